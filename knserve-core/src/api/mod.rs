@@ -1,0 +1,1 @@
+//! The `serving.knative.dev/v1` resources.

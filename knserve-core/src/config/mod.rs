@@ -1,0 +1,15 @@
+//! Knative's cluster config maps as typed structs.
+//!
+//! Each struct keeps Knative's key names and defaults and is parsed from a
+//! ConfigMap-shaped string map through [`Lookup`], so tests pass a `HashMap` and the
+//! Kubernetes backend passes a ConfigMap's `data`. A value that breaks its rule rejects
+//! the whole map with an [`InvalidConfig`] naming the key; keys the map does not know
+//! are ignored, as Knative ignores them (callers that want to reject them, like a CLI,
+//! check against the map's `KEYS`).
+
+mod autoscaler;
+mod parse;
+
+pub use self::autoscaler::{AutoscalerConfig, PodAutoscalerClass};
+pub use self::parse::{Lookup, Parser};
+pub use crate::error::InvalidConfig;

@@ -1,0 +1,152 @@
+//! Validation errors that name the field and the rule it broke.
+
+use std::fmt;
+
+/// One broken rule: where it was broken and what the rule is.
+///
+/// Displays as `path: message`, e.g.
+/// `spec.traffic[1].percent: must be between 0 and 100, got 120`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field path, in Knative's notation (`spec.template.spec.containers[0].ports`).
+    pub path: String,
+    /// The rule the value broke, with the offending value where it helps.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error with `prefix.` put before its path (`""` paths become `prefix`).
+    #[must_use]
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = join_path(prefix, &self.path);
+        self
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Joins two field paths, handling empty parts and index suffixes (`[0]`).
+pub fn join_path(prefix: &str, rest: &str) -> String {
+    match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ if rest.starts_with('[') => format!("{prefix}{rest}"),
+        _ => format!("{prefix}.{rest}"),
+    }
+}
+
+/// Every rule an object broke, reported together as Knative's webhook does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors {
+    errors: Vec<FieldError>,
+}
+
+impl ValidationErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one error.
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// Records an error at `path`.
+    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(FieldError::new(path, message));
+    }
+
+    /// Records every error of `other`, each put under `prefix`.
+    pub fn extend_under(&mut self, prefix: &str, other: impl IntoIterator<Item = FieldError>) {
+        self.errors
+            .extend(other.into_iter().map(|e| e.under(prefix)));
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The recorded errors, in the order found.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// `Ok(value)` when nothing was recorded, else `Err(self)`.
+    pub fn into_result<T>(self, value: T) -> Result<T, Self> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+impl IntoIterator for ValidationErrors {
+    type Item = FieldError;
+    type IntoIter = std::vec::IntoIter<FieldError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl From<FieldError> for ValidationErrors {
+    fn from(error: FieldError) -> Self {
+        Self {
+            errors: vec![error],
+        }
+    }
+}
+
+impl Extend<FieldError> for ValidationErrors {
+    fn extend<I: IntoIterator<Item = FieldError>>(&mut self, iter: I) {
+        self.errors.extend(iter);
+    }
+}
+
+/// A config-map value that broke its rule; the whole map is rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{map}: {key}: {rule}, got {value:?}")]
+pub struct InvalidConfig {
+    /// The config map (`config-autoscaler`).
+    pub map: &'static str,
+    /// The key whose value is wrong (`stable-window`).
+    pub key: String,
+    /// The value as written.
+    pub value: String,
+    /// The rule it broke.
+    pub rule: String,
+}

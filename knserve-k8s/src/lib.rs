@@ -1,0 +1,7 @@
+//! knserve-k8s: the Kubernetes backend.
+//!
+//! Knative-compatible resources and reconcilers driven by the state machines of
+//! [`knserve_core`]. This crate is being built up; today it re-exports the core model it
+//! will reconcile.
+
+pub use knserve_core as core;

@@ -1,0 +1,1 @@
+//! Tests of knserve's shipped behaviour across crates; the tests live in `tests/`.
