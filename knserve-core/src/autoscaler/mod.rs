@@ -1,1 +1,3 @@
 //! The KPA autoscaler.
+
+pub mod metrics;

@@ -1,0 +1,1 @@
+//! Metric windows and collection for the KPA.
