@@ -7,7 +7,7 @@
 //! are ignored, as Knative ignores them (callers that want to reject them, like a CLI,
 //! check against the map's `KEYS`).
 
-mod autoscaler;
+pub(crate) mod autoscaler;
 mod parse;
 
 pub use self::autoscaler::{AutoscalerConfig, PodAutoscalerClass};

@@ -1,0 +1,1 @@
+//! Golden cases and invariants of the KPA.
