@@ -188,9 +188,12 @@ impl AutoscalerConfig {
                 "scale-to-zero-pod-retention-period",
                 d.scale_to_zero_pod_retention_period,
             )?,
-            pod_autoscaler_class: PodAutoscalerClass::from_name(
-                &p.string("pod-autoscaler-class", PodAutoscalerClass::KPA),
-            ),
+            pod_autoscaler_class: match p.string("pod-autoscaler-class", PodAutoscalerClass::KPA) {
+                class if class.is_empty() => {
+                    return Err(p.invalid("pod-autoscaler-class", class, "must not be empty"));
+                }
+                class => PodAutoscalerClass::from_name(&class),
+            },
             activator_capacity: p.float("activator-capacity", d.activator_capacity)?,
             initial_scale: p.count("initial-scale", d.initial_scale)?,
             allow_zero_initial_scale: p
