@@ -1,5 +1,7 @@
 //! The weighted-exponential window average of §2.6.
 
+use crate::time::Timestamp;
+
 use super::window::WindowAverager;
 
 /// The smallest smoothing coefficient: long windows would otherwise approach a plain
@@ -19,7 +21,7 @@ pub(super) fn smoothing_coefficient(buckets: usize) -> f64 {
 
 /// The weighted sum of `w` at second `now`, its newest write being second `last`.
 pub(super) fn average(w: &WindowAverager, last: u64, now: u64) -> f64 {
-    if w.is_empty(crate::time::Timestamp::from_secs(now)) {
+    if w.is_empty(Timestamp::from_secs(now)) {
         return 0.0;
     }
     let n = w.bucket_count();

@@ -202,6 +202,10 @@ fn one_revision_collector_stays_well_under_2_kib() {
     let c = collector(true);
     let stack = std::mem::size_of::<MetricCollector>();
     let total = stack + c.heap_bytes();
+    println!(
+        "MetricCollector: {stack} B struct + {} B rings = {total} B",
+        c.heap_bytes()
+    );
     assert_eq!(
         c.heap_bytes(),
         2 * (60 + 6) * 8,
