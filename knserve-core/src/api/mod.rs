@@ -1,1 +1,49 @@
 //! The `serving.knative.dev/v1` resources.
+//!
+//! - Types: [`Service`], [`Configuration`], [`Revision`], [`Route`] with their specs and
+//!   statuses, serde-compatible with Knative's YAML. Every struct keeps the fields it
+//!   does not interpret in an `extra` map, so real manifests round-trip unchanged.
+//! - [`parse_yaml`]: multi-document YAML into [`Resource`]s.
+//! - Defaulting (`set_defaults` on each resource), naming ([`revision_name`],
+//!   [`child_name`]), hosts and URLs ([`RoutingConfig`]), the injected environment
+//!   ([`RuntimeEnv`]) and the label and annotation keys ([`keys`]).
+
+mod configuration;
+mod container;
+mod defaults;
+mod domain;
+mod env;
+pub mod keys;
+mod meta;
+mod naming;
+mod probe;
+mod resource;
+mod revision;
+mod route;
+mod service;
+mod status;
+mod template;
+
+pub use self::configuration::{Configuration, ConfigurationSpec, ConfigurationStatus};
+pub use self::container::{
+    Container, ContainerPort, EnvVar, Quantity, ResourceRequirements, Volume, VolumeMount,
+};
+pub use self::domain::{RoutingConfig, is_visibility_cluster_local};
+pub use self::env::{RESERVED_ENV, RESERVED_SIDECAR_ENV, RuntimeEnv};
+pub use self::meta::{Extra, ObjectMeta, OwnerReference};
+pub use self::naming::{
+    MAX_NAME_LENGTH, check_byo_name, check_byo_name_changed, child_name, dns1035_violation,
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, revision_name,
+    template_revision_name,
+};
+pub use self::probe::{ExecAction, GrpcAction, HttpGetAction, IntOrString, Probe, TcpSocketAction};
+pub use self::resource::{API_VERSION, ParseError, ParseProblem, Resource, parse_yaml};
+pub use self::revision::{
+    DEFAULT_USER_PORT, Revision, RevisionSpec, RevisionStatus, RevisionTemplateSpec,
+};
+pub use self::route::{Route, RouteSpec, RouteStatus, TrafficTarget};
+pub use self::service::{Service, ServiceSpec, ServiceStatus};
+pub use self::status::{
+    Addressable, Condition, ConditionSeverity, ConditionStatus, condition_types, find_condition,
+};
+pub use self::template::{TemplateError, TemplateValues, render_template};
