@@ -412,11 +412,10 @@ fn check_metric(class: &PodAutoscalerClass, value: &str) -> Result<Metric, Strin
 }
 
 fn check_algorithm(class: &PodAutoscalerClass, value: &str) -> Result<Algorithm, String> {
-    match value {
-        "linear" => Ok(Algorithm::Linear),
-        "weighted-exponential" | "weightedExponential" => Ok(Algorithm::WeightedExponential),
+    match Algorithm::from_name(value) {
+        Some(algorithm) => Ok(algorithm),
         // Only the KPA reads the algorithm; other classes' values are theirs to judge.
-        _ if *class != PodAutoscalerClass::Kpa => Ok(Algorithm::Linear),
-        _ => Err("must be linear or weighted-exponential".into()),
+        None if *class != PodAutoscalerClass::Kpa => Ok(Algorithm::Linear),
+        None => Err("must be linear or weighted-exponential".into()),
     }
 }

@@ -193,8 +193,10 @@ fn an_activation_that_never_succeeds_gives_up_after_the_timeout() {
 
 #[test]
 fn disabled_scale_to_zero_keeps_one_instance() {
-    let mut config = crate::config::AutoscalerConfig::default();
-    config.enable_scale_to_zero = false;
+    let config = crate::config::AutoscalerConfig {
+        enable_scale_to_zero: false,
+        ..Default::default()
+    };
     let p = super::params_under(0, &[], &config);
     let mut pa = active_at(0, &p);
     assert_eq!(reconcile_zero(&mut pa, 500, &p, seen(1)).scale, Some(1));

@@ -7,7 +7,8 @@ use crate::autoscaler::Metric;
 
 #[test]
 fn resolves_the_worked_examples_of_section_2_4() {
-    let cases: [(u32, &[(&str, &str)], f64, f64); 5] = [
+    type Case = (u32, &'static [(&'static str, &'static str)], f64, f64);
+    let cases: [Case; 5] = [
         (0, &[], 100.0, 70.0),
         (10, &[], 10.0, 7.0),
         (10, &[("target", "50")], 10.0, 7.0),
