@@ -1,1 +1,0 @@
-//! Golden cases and invariants of the KPA.
