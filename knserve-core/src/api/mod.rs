@@ -7,6 +7,8 @@
 //! - Defaulting (`set_defaults` on each resource), naming ([`revision_name`],
 //!   [`child_name`]), hosts and URLs ([`RoutingConfig`]), the injected environment
 //!   ([`RuntimeEnv`]) and the label and annotation keys ([`keys`]).
+//! - Validation (`validate`, `validate_update` on each resource) against a
+//!   [`ValidationConfig`], every message `path: rule`.
 
 mod configuration;
 mod container;
@@ -23,6 +25,7 @@ mod route;
 mod service;
 mod status;
 mod template;
+mod validation;
 
 pub use self::configuration::{Configuration, ConfigurationSpec, ConfigurationStatus};
 pub use self::container::{
@@ -47,3 +50,6 @@ pub use self::status::{
     Addressable, Condition, ConditionSeverity, ConditionStatus, condition_types, find_condition,
 };
 pub use self::template::{TemplateError, TemplateValues, render_template};
+pub use self::validation::{
+    RESERVED_PORTS, ValidationConfig, validate_revision_spec, validate_traffic,
+};
