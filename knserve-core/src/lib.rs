@@ -9,6 +9,7 @@
 //! Every state machine takes the current [`time::Timestamp`] as an argument; nothing
 //! in this crate reads a clock, spawns a task or owns a socket.
 
+pub mod activator;
 pub mod api;
 pub mod autoscaler;
 pub mod config;

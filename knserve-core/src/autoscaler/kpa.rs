@@ -94,7 +94,8 @@ impl Entry {
 /// request arriving at zero does not wait for the next tick.
 #[derive(Debug)]
 pub struct Kpa<K> {
-    revisions: HashMap<K, Entry>,
+    // Boxed so the table's spare capacity holds pointers, not whole entries.
+    revisions: HashMap<K, Box<Entry>>,
 }
 
 impl<K> Default for Kpa<K> {
@@ -138,7 +139,7 @@ impl<K: Eq + Hash + Clone> Autoscaler<K> for Kpa<K> {
             Some(entry) => entry.update(params),
             None => {
                 self.revisions
-                    .insert(revision, Entry::new(now, params, ready));
+                    .insert(revision, Box::new(Entry::new(now, params, ready)));
             }
         }
     }
