@@ -23,7 +23,7 @@ pub(super) fn average(w: &WindowAverager, last: u64, now: u64) -> f64 {
     let counted = n - since_last as usize;
     let span = last.saturating_sub(w.first_write()).saturating_add(1);
     let divisor = usize::try_from(span).map_or(counted, |span| span.min(counted));
-    let sum: f64 = w.newest_first(last, counted).sum();
+    let sum = w.sum_newest(last, counted);
     round(sum / divisor as f64)
 }
 

@@ -187,6 +187,22 @@ impl WindowAverager {
             .map(|at| self.buckets[self.index(at)])
     }
 
+    /// The sum of the newest `count` buckets ending at second `last` (none before second
+    /// 0), read as at most two contiguous slices of the ring: the tick's hot path.
+    pub(super) fn sum_newest(&self, last: u64, count: usize) -> f64 {
+        let len = self.buckets.len();
+        let count = count
+            .min(len)
+            .min(usize::try_from(last).map_or(usize::MAX, |l| l.saturating_add(1)));
+        let end = self.index(last) + 1; // exclusive end of the newest run
+        let (wrapped, tail) = if count <= end {
+            (&self.buckets[end - count..end], &[][..])
+        } else {
+            (&self.buckets[..end], &self.buckets[len - (count - end)..])
+        };
+        wrapped.iter().sum::<f64>() + tail.iter().sum::<f64>()
+    }
+
     /// The first second of the valid span.
     pub(super) fn first_write(&self) -> u64 {
         self.first_write
