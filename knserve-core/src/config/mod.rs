@@ -18,6 +18,8 @@ pub use self::autoscaler::{AutoscalerConfig, PodAutoscalerClass};
 pub use self::defaults::DefaultsConfig;
 pub use self::domain::DomainConfig;
 pub use self::features::{FeaturesConfig, Flag};
-pub use self::network::{DEFAULT_DOMAIN_TEMPLATE, DEFAULT_TAG_TEMPLATE, HttpProtocol, NetworkConfig};
+pub use self::network::{
+    DEFAULT_DOMAIN_TEMPLATE, DEFAULT_TAG_TEMPLATE, HttpProtocol, NetworkConfig,
+};
 pub use self::parse::{Lookup, Parser};
 pub use crate::error::InvalidConfig;
