@@ -1,8 +1,11 @@
 //! The decider's parameters for one revision (spec §2.4).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::AutoscalerConfig;
+use crate::duration::parse_duration;
+use crate::error::FieldError;
 
 use super::annotations::{AutoscalingAnnotations, Metric};
 use super::metrics::{Algorithm, panic_window};
@@ -59,6 +62,8 @@ pub struct ScalingParams {
 /// The deployment progress deadline when neither annotation nor config sets one.
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 const ACTIVATION_TIMEOUT_BUFFER: Duration = Duration::from_secs(30);
+/// The per-revision progress deadline annotation.
+const PROGRESS_DEADLINE: &str = "serving.knative.dev/progress-deadline";
 
 impl ScalingParams {
     /// Resolves the parameters as Knative does (§2.4).
@@ -136,6 +141,39 @@ impl ScalingParams {
                 .unwrap_or(config.scale_to_zero_pod_retention_period),
             activator_capacity: config.activator_capacity,
             activation_timeout: progress_deadline + ACTIVATION_TIMEOUT_BUFFER,
+        }
+    }
+
+    /// Parameters for a revision from its annotations and `containerConcurrency` (a
+    /// Revision's `metadata.annotations` and spec, or a template's), under `config`.
+    ///
+    /// The progress deadline comes from `serving.knative.dev/progress-deadline`, else
+    /// `deployment_progress_deadline`. Errors are the annotation rules the revision
+    /// breaks, with paths relative to the metadata.
+    pub fn for_revision(
+        annotations: &BTreeMap<String, String>,
+        container_concurrency: Option<i64>,
+        config: &AutoscalerConfig,
+        deployment_progress_deadline: Duration,
+    ) -> Result<Self, Vec<FieldError>> {
+        let parsed = AutoscalingAnnotations::parse(annotations, config);
+        let deadline = match annotations.get(PROGRESS_DEADLINE) {
+            None => Ok(deployment_progress_deadline),
+            Some(raw) => parse_duration(raw).map_err(|e| {
+                FieldError::new(format!("annotations[{PROGRESS_DEADLINE}]"), e.to_string())
+            }),
+        };
+        // A negative or absent CC is unlimited at runtime, as in Knative.
+        let cc = container_concurrency
+            .and_then(|cc| u32::try_from(cc).ok())
+            .unwrap_or(0);
+        match (parsed, deadline) {
+            (Ok(parsed), Ok(deadline)) => Ok(Self::resolve(&parsed, cc, config, deadline)),
+            (parsed, deadline) => {
+                let mut errors = parsed.err().unwrap_or_default();
+                errors.extend(deadline.err());
+                Err(errors)
+            }
         }
     }
 
