@@ -150,3 +150,20 @@ pub struct InvalidConfig {
     /// The rule it broke.
     pub rule: String,
 }
+
+impl InvalidConfig {
+    /// `key` of config map `map` holds `value`, which breaks `rule`.
+    pub fn new(
+        map: &'static str,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        rule: impl Into<String>,
+    ) -> Self {
+        Self {
+            map,
+            key: key.into(),
+            value: value.into(),
+            rule: rule.into(),
+        }
+    }
+}

@@ -213,8 +213,9 @@ impl AutoscalerConfig {
     /// the config map (only the annotation, to [110, 1000]); we require a positive value so
     /// that existing clusters' settings still load while nonsense does not.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let p = Parser::new(Self::NAME, &[] as &[(&str, &str)]);
-        let fail = |key: &str, value: String, rule: &str| Err(p.invalid(key, value, rule));
+        let fail = |key: &str, value: String, rule: &str| {
+            Err(InvalidConfig::new(Self::NAME, key, value, rule))
+        };
         let fraction = self.container_concurrency_target_fraction;
         if !(fraction > 0.0 && fraction <= 1.0) {
             return fail(
@@ -293,7 +294,8 @@ impl AutoscalerConfig {
         let effective = pct / 100.0 * stable;
         if effective < 1.0 || pct > 100.0 {
             let min = 100.0 / stable;
-            return Err(Parser::new(Self::NAME, &[] as &[(&str, &str)]).invalid(
+            return Err(InvalidConfig::new(
+                Self::NAME,
                 "panic-window-percentage",
                 pct.to_string(),
                 format!(
@@ -306,18 +308,20 @@ impl AutoscalerConfig {
     }
 
     fn validate_scale_bounds(&self) -> Result<(), InvalidConfig> {
-        let p = Parser::new(Self::NAME, &[] as &[(&str, &str)]);
+        let invalid = |key: &str, value: String, rule: String| {
+            InvalidConfig::new(Self::NAME, key, value, rule)
+        };
         if self.initial_scale == 0 && !self.allow_zero_initial_scale {
-            return Err(p.invalid(
+            return Err(invalid(
                 "initial-scale",
-                "0",
-                "must be at least 1 unless allow-zero-initial-scale is true",
+                "0".into(),
+                "must be at least 1 unless allow-zero-initial-scale is true".into(),
             ));
         }
         if self.max_scale_limit > 0
             && (self.max_scale == 0 || self.max_scale > self.max_scale_limit)
         {
-            return Err(p.invalid(
+            return Err(invalid(
                 "max-scale",
                 self.max_scale.to_string(),
                 format!(
@@ -327,7 +331,7 @@ impl AutoscalerConfig {
             ));
         }
         if self.max_scale > 0 && self.min_scale > self.max_scale {
-            return Err(p.invalid(
+            return Err(invalid(
                 "min-scale",
                 self.min_scale.to_string(),
                 format!("must be at most max-scale ({})", self.max_scale),

@@ -161,13 +161,12 @@ impl DefaultsConfig {
     /// Checks Knative's cross-field rules: timeouts ordered and positive, the
     /// concurrency default within its limit, and name templates that render a DNS-1123 label.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let p = Parser::new(Self::NAME, &[] as &[(&str, &str)]);
         let timeout = self.revision_timeout_seconds;
         let check = |ok: bool, key: &str, value: i64, rule: String| {
             if ok {
                 Ok(())
             } else {
-                Err(p.invalid(key, value.to_string(), rule))
+                Err(InvalidConfig::new(Self::NAME, key, value.to_string(), rule))
             }
         };
         check(
@@ -216,7 +215,8 @@ impl DefaultsConfig {
                 &self.init_container_name_template,
             ),
         ] {
-            check_name_template(template).map_err(|rule| p.invalid(key, template, rule))?;
+            check_name_template(template)
+                .map_err(|rule| InvalidConfig::new(Self::NAME, key, template, rule))?;
         }
         Ok(())
     }

@@ -112,23 +112,31 @@ impl NetworkConfig {
     /// Checks that the templates render valid names from sample values, that the scheme
     /// is `http` or `https` and that the cluster domain is a DNS subdomain.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let p = Parser::new(Self::NAME, &[] as &[(&str, &str)]);
-        check_domain_template(&self.domain_template)
-            .map_err(|rule| p.invalid("domain-template", &self.domain_template, rule))?;
-        check_tag_template(&self.tag_template)
-            .map_err(|rule| p.invalid("tag-template", &self.tag_template, rule))?;
+        check_domain_template(&self.domain_template).map_err(|rule| {
+            InvalidConfig::new(Self::NAME, "domain-template", &self.domain_template, rule)
+        })?;
+        check_tag_template(&self.tag_template).map_err(|rule| {
+            InvalidConfig::new(Self::NAME, "tag-template", &self.tag_template, rule)
+        })?;
         if !matches!(self.default_external_scheme.as_str(), "http" | "https") {
-            return Err(p.invalid(
+            return Err(InvalidConfig::new(
+                Self::NAME,
                 "default-external-scheme",
                 &self.default_external_scheme,
                 "must be http or https",
             ));
         }
         if self.ingress_class.is_empty() {
-            return Err(p.invalid("ingress-class", "", "must not be empty"));
+            return Err(InvalidConfig::new(
+                Self::NAME,
+                "ingress-class",
+                "",
+                "must not be empty",
+            ));
         }
         if !is_dns1123_subdomain(&self.cluster_domain) {
-            return Err(p.invalid(
+            return Err(InvalidConfig::new(
+                Self::NAME,
                 "cluster-domain",
                 &self.cluster_domain,
                 "must be a DNS subdomain such as cluster.local",

@@ -62,12 +62,7 @@ impl<'a, L: Lookup + ?Sized> Parser<'a, L> {
         value: impl Into<String>,
         rule: impl Into<String>,
     ) -> InvalidConfig {
-        InvalidConfig {
-            map: self.map,
-            key: key.to_owned(),
-            value: value.into(),
-            rule: rule.into(),
-        }
+        InvalidConfig::new(self.map, key, value, rule)
     }
 
     /// The trimmed raw value of `key`, if present.
