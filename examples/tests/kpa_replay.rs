@@ -33,6 +33,17 @@ fn run(trace: &PathBuf, extra: &[&str]) -> Output {
         .expect("run kpa_replay")
 }
 
+/// Runs the replay and asserts that it succeeded.
+fn run_ok(trace: &PathBuf, extra: &[&str]) -> Output {
+    let out = run(trace, extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn rows(output: &Output) -> Vec<Vec<i64>> {
     let text = String::from_utf8(output.stdout.clone()).expect("utf-8");
     let mut lines = text.lines();
@@ -57,12 +68,7 @@ fn constant_trace(seconds: u64, ready: u32, value: &str, column: &str) -> String
 #[test]
 fn steady_concurrency_settles_on_ceil_of_load_over_target() {
     let trace = write_trace("steady.csv", &constant_trace(20, 3, "250", "concurrency"));
-    let out = run(&trace, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&trace, &[]);
     let rows = rows(&out);
     assert_eq!(rows.len(), 10, "ticks at 2s..20s");
     assert_eq!(
@@ -80,7 +86,7 @@ fn steady_concurrency_settles_on_ceil_of_load_over_target() {
 #[test]
 fn annotations_and_config_change_the_decisions() {
     let trace = write_trace("target.csv", &constant_trace(10, 1, "50", "concurrency"));
-    let out = run(
+    let out = run_ok(
         &trace,
         &[
             "--annotation",
@@ -91,11 +97,6 @@ fn annotations_and_config_change_the_decisions() {
             "container-concurrency-target-percentage=50",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let last = rows(&out).pop().expect("a row");
     assert_eq!(last[1], 10, "50 / (10 × 0.5)");
     assert_eq!(last[3], 0, "TBC 0 gives EBC 0");
@@ -104,24 +105,14 @@ fn annotations_and_config_change_the_decisions() {
 #[test]
 fn rps_traces_scale_on_requests_per_second() {
     let trace = write_trace("rps.csv", &constant_trace(10, 1, "700", "rps"));
-    let out = run(&trace, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&trace, &[]);
     assert_eq!(rows(&out).pop().expect("a row")[1], 5, "700 / (200 × 0.7)");
 }
 
 #[test]
 fn a_burst_enters_panic_and_holds_the_count() {
     let trace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/burst.csv");
-    let out = run(&trace, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&trace, &[]);
     let rows = rows(&out);
     let first_panic = rows
         .iter()
