@@ -15,6 +15,7 @@ pub mod autoscaler;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod net;
 pub mod queue;
 pub mod time;
 

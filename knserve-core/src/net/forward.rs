@@ -1,0 +1,259 @@
+use std::{
+    fmt,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::{HeaderMap, Request, Response, StatusCode, Uri, header};
+use http_body_util::BodyExt;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use tracing::debug;
+
+use super::{Body, BoxError, ConnectionHold};
+
+/// A request extension naming the address [`Forward`] sends the request to, set by a
+/// layer that picks one (the activator's load balancer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination(pub SocketAddr);
+
+/// Why [`Forward`] could not get a response from the destination; answered with 502.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// Neither the request nor the service named an address.
+    #[error("no destination chosen for the request")]
+    NoDestination,
+    /// The request's path could not be joined to the destination.
+    #[error("cannot build the upstream URI")]
+    BadUri(#[source] http::Error),
+    /// Connecting or talking to the destination failed.
+    #[error("error talking to {destination}")]
+    Upstream {
+        /// Where the request was going.
+        destination: SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+}
+
+impl ForwardError {
+    /// Whether the request never left this process: the connection could not be made,
+    /// so repeating it is safe even when it is not idempotent.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Upstream { source, .. } if source.is_connect())
+    }
+}
+
+/// The innermost service: sends the request to its destination over a keep-alive
+/// connection pool and streams the response back.
+///
+/// The destination is the request's [`Destination`] extension when a layer set one,
+/// otherwise the address given to [`Forward::to`]. The `Host` header is passed through
+/// unchanged; hop-by-hop headers are removed both ways (RFC 9110 §7.6.1), except the
+/// `Connection: upgrade` pair of an upgrade request, whose 101 answer turns into a
+/// byte tunnel between the two connections. Whatever the request's [`ConnectionHold`]
+/// holds lives until that tunnel closes.
+#[derive(Clone)]
+pub struct Forward {
+    client: Client<HttpConnector, Body>,
+    default: Option<SocketAddr>,
+}
+
+impl Forward {
+    /// A forwarder with at most `max_idle_per_host` idle connections kept per address,
+    /// speaking HTTP/1.1, or cleartext HTTP/2 with prior knowledge when `h2c`.
+    pub fn new(max_idle_per_host: usize, h2c: bool) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .http2_only(h2c)
+            .build(connector);
+        Self {
+            client,
+            default: None,
+        }
+    }
+
+    /// Sends every request without a [`Destination`] to `address`.
+    pub fn to(mut self, address: SocketAddr) -> Self {
+        self.default = Some(address);
+        self
+    }
+}
+
+impl fmt::Debug for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forward")
+            .field("default", &self.default)
+            .finish_non_exhaustive()
+    }
+}
+
+impl tower::Service<Request<Body>> for Forward {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let client = self.client.clone();
+        let default = self.default;
+        Box::pin(async move { forward(client, default, request).await.map_err(Into::into) })
+    }
+}
+
+async fn forward(
+    client: Client<HttpConnector, Body>,
+    default: Option<SocketAddr>,
+    mut request: Request<Body>,
+) -> Result<Response<Body>, ForwardError> {
+    let destination = request
+        .extensions()
+        .get::<Destination>()
+        .map(|d| d.0)
+        .or(default)
+        .ok_or(ForwardError::NoDestination)?;
+    let upgrade = wants_upgrade(request.headers());
+    let hold = request.extensions_mut().remove::<ConnectionHold>();
+    let downstream = upgrade.then(|| hyper::upgrade::on(&mut request));
+    *request.uri_mut() = upstream_uri(destination, request.uri()).map_err(ForwardError::BadUri)?;
+    strip_hop_by_hop(request.headers_mut(), upgrade);
+    let mut response = client
+        .request(request)
+        .await
+        .map_err(|source| ForwardError::Upstream {
+            destination,
+            source,
+        })?;
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    match downstream {
+        Some(downstream) if switching => {
+            let upstream = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel(downstream, upstream, hold));
+        }
+        _ => strip_hop_by_hop(response.headers_mut(), false),
+    }
+    Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+}
+
+/// Copies bytes both ways between the client's and the app's upgraded connections.
+async fn tunnel(
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    hold: Option<ConnectionHold>,
+) {
+    let (downstream, upstream) = match tokio::try_join!(downstream, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            debug!(%error, "upgrade failed");
+            return;
+        }
+    };
+    let mut downstream = TokioIo::new(downstream);
+    let mut upstream = TokioIo::new(upstream);
+    let copied = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
+    debug!(?copied, "upgraded connection closed");
+    drop(hold);
+}
+
+fn upstream_uri(destination: SocketAddr, uri: &Uri) -> Result<Uri, http::Error> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    Uri::builder()
+        .scheme("http")
+        .authority(destination.to_string())
+        .path_and_query(path)
+        .build()
+}
+
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes the headers that describe one connection rather than the message.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<header::HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| header::HeaderName::try_from(token.trim()).ok())
+        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if !keep_upgrade {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_but_an_upgrade_keeps_its_pair() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "upgrade, x-private".parse().unwrap());
+        headers.insert(header::UPGRADE, "websocket".parse().unwrap());
+        headers.insert("x-private", "1".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("x-end-to-end", "1".parse().unwrap());
+        assert!(wants_upgrade(&headers));
+
+        let mut upgrade = headers.clone();
+        strip_hop_by_hop(&mut upgrade, true);
+        assert!(upgrade.contains_key(header::UPGRADE));
+        assert!(upgrade.contains_key(header::CONNECTION));
+        assert!(!upgrade.contains_key("x-private"));
+
+        strip_hop_by_hop(&mut headers, false);
+        assert!(!headers.contains_key(header::UPGRADE));
+        assert!(!headers.contains_key(header::CONNECTION));
+        assert!(!headers.contains_key("keep-alive"));
+        assert!(
+            headers.contains_key("x-end-to-end"),
+            "end-to-end headers pass"
+        );
+    }
+
+    #[test]
+    fn the_upstream_uri_keeps_path_and_query() {
+        let uri: Uri = "/echo?x=1".parse().unwrap();
+        let address: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            upstream_uri(address, &uri).unwrap(),
+            "http://127.0.0.1:8080/echo?x=1"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! HTTP plumbing shared by the request-path layers (spec §3, §4, §6).
+//!
+//! - [`headers`]: every header name of §6.4 and the probe classifications built on them.
+//! - [`Body`], [`BoxError`] and the response helpers: the one body type every stack uses,
+//!   so layers stay generic over the inner service but not over the body.
+//! - [`Forward`]: the innermost service — a keep-alive hyper client that sends a
+//!   request to a fixed address or to the [`Destination`] a layer above chose, streams
+//!   both bodies, and passes upgraded (websocket) connections through.
+//! - [`serve`]: accept loop for a listener the caller bound, HTTP/1.1 and h2c on the
+//!   same port, with graceful shutdown.
+//!
+//! Refusals are answers, not errors: a layer that refuses a request (503 queue full,
+//! 504 timeout, 400 bad probe) returns a response whose text body names the rule. An
+//! error that reaches [`serve`] is answered with 502 and its text.
+
+mod body;
+mod forward;
+pub mod headers;
+mod hold;
+mod server;
+
+pub use self::body::{Body, BoxError, empty, full, text_response};
+pub use self::forward::{Destination, Forward, ForwardError};
+pub use self::hold::{ConnectionHold, HeldUntilClosed};
+pub use self::server::{RemoteAddr, ServeHandle, serve};

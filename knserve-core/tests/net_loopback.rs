@@ -1,0 +1,150 @@
+//! `net::serve` and `net::Forward` over real loopback sockets: a proxied request, an
+//! unreachable upstream, and a websocket-style upgrade tunnel.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::Client,
+    rt::{TokioExecutor, TokioIo},
+};
+use knserve_core::net::{self, Body, BoxError, ConnectionHold, Forward};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tower::service_fn;
+
+async fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// An app that answers `method path host` for ordinary requests and echoes bytes on an
+/// upgraded connection.
+async fn app() -> net::ServeHandle {
+    let service = service_fn(|mut request: Request<Body>| async move {
+        if request.headers().contains_key(header::UPGRADE) {
+            let upgrade = hyper::upgrade::on(&mut request);
+            tokio::spawn(async move {
+                let mut io = TokioIo::new(upgrade.await.unwrap());
+                let mut buf = [0u8; 64];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut response = Response::new(net::empty());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            response
+                .headers_mut()
+                .insert(header::UPGRADE, "echo".parse().unwrap());
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, "upgrade".parse().unwrap());
+            return Ok::<_, BoxError>(response);
+        }
+        let host = request.headers().get(header::HOST).cloned();
+        let text = format!("{} {} {:?}", request.method(), request.uri(), host);
+        Ok(Response::new(net::full(text)))
+    });
+    net::serve(listener().await, service).unwrap()
+}
+
+fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get(proxy: SocketAddr, path: &str) -> (StatusCode, String) {
+    let request = Request::get(format!("http://{proxy}{path}"))
+        .header(header::HOST, "hello.default.example.com")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_request_is_forwarded_with_its_path_and_host() {
+    let app = app().await;
+    let proxy = net::serve(
+        listener().await,
+        Forward::new(10, false).to(app.local_addr()),
+    )
+    .unwrap();
+    let (status, body) = get(proxy.local_addr(), "/echo?x=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, r#"GET /echo?x=1 Some("hello.default.example.com")"#);
+    proxy.shutdown().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_answered_with_502_naming_it() {
+    let closed = listener().await.local_addr().unwrap();
+    let proxy = net::serve(listener().await, Forward::new(10, false).to(closed)).unwrap();
+    let (status, body) = get(proxy.local_addr(), "/").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        body.contains(&closed.to_string()),
+        "the 502 body names the upstream: {body}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_tunnelled_and_held_until_it_closes() {
+    let app = app().await;
+    let guard = Arc::new(());
+    let held = Arc::clone(&guard);
+    let forward = Forward::new(10, false).to(app.local_addr());
+    let proxy_service = service_fn(move |mut request: Request<Body>| {
+        ConnectionHold::attach(request.extensions_mut(), held.clone());
+        let mut forward = forward.clone();
+        async move { tower::Service::call(&mut forward, request).await }
+    });
+    let proxy = net::serve(listener().await, proxy_service).unwrap();
+
+    let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = stream.read(&mut head).await.unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).to_string();
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "the 101 passes through: {head}"
+    );
+
+    stream.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    stream.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping", "bytes flow both ways through the tunnel");
+    // One count here, one in the proxy service, one in the open tunnel.
+    assert_eq!(
+        Arc::strong_count(&guard),
+        3,
+        "the hold lives while the tunnel is open"
+    );
+
+    drop(stream);
+    for _ in 0..100 {
+        if Arc::strong_count(&guard) == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        Arc::strong_count(&guard),
+        2,
+        "closing the tunnel drops the hold"
+    );
+    proxy.shutdown().await;
+    app.abort();
+}
