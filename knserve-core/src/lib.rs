@@ -6,6 +6,11 @@
 //! - [`autoscaler`]: the KPA — window averages, the decider, the scale-to-zero gate and
 //!   SKS mode — as pure state machines behind the [`autoscaler::Autoscaler`] trait.
 //!
+//! - [`net`]: the HTTP plumbing the request-path layers share: body type, header
+//!   names, the forwarding client and the accept loop.
+//! - [`queue`], [`activator`], [`router`]: the request path of spec §3–§6, each rule a
+//!   pure state machine with a thin tower layer around it.
+//!
 //! Every state machine takes the current [`time::Timestamp`] as an argument; nothing
 //! in this crate reads a clock, spawns a task or owns a socket.
 
@@ -15,9 +20,12 @@ pub mod autoscaler;
 pub mod config;
 pub mod duration;
 pub mod error;
+mod key;
 pub mod net;
 pub mod queue;
+pub mod router;
 pub mod time;
 
 pub use self::error::{FieldError, InvalidConfig, ValidationErrors};
+pub use self::key::RevisionKey;
 pub use self::time::Timestamp;
