@@ -25,6 +25,7 @@ pub mod net;
 pub mod queue;
 pub mod router;
 pub mod time;
+pub mod timeout;
 
 pub use self::error::{FieldError, InvalidConfig, ValidationErrors};
 pub use self::key::RevisionKey;

@@ -1,7 +1,18 @@
-//! The activator's pure rules (spec §3).
+//! The activator's rules and layers (spec §3).
 //!
 //! - [`assign_slice`]: which of a revision's instances this activator may send to (§3.5).
+//! - [`Backends`], [`Membership`]: what the control side publishes per revision.
+//! - [`throttler`]: per-revision capacity, waiting and load balancing (§3.3, §3.4).
+//! - [`handler`]: probe interception, revision resolution and header rewriting (§3.2, §3.7).
+//! - [`probing`]: backend probing before first use (§3.6).
+//! - [`report`]: concurrency reporting to the autoscaler (§3.8).
 
+mod backends;
+pub mod handler;
+pub mod probing;
+pub mod report;
 mod subset;
+pub mod throttler;
 
+pub use self::backends::{Backends, Membership};
 pub use self::subset::assign_slice;
