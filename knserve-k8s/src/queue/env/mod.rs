@@ -37,7 +37,8 @@ pub struct QueueEnv {
     pub pod: String,
     /// `SERVING_POD_IP`: the pod IP (request logs only).
     pub pod_ip: String,
-    /// `QUEUE_SERVING_PORT`: the main proxy port (8012, or 8013 for h2c revisions).
+    /// `QUEUE_SERVING_PORT`: the main proxy port (8012, or 8013 for h2c revisions); 0
+    /// binds a free port. Every listening port accepts 0 the same way.
     pub serving_port: u16,
     /// `QUEUE_SERVING_TLS_PORT`: the TLS port (read, not served).
     pub tls_port: u16,
@@ -136,8 +137,9 @@ impl<L: Lookup + ?Sized> Env<'_, L> {
             (None, Some(default)) => return Ok(default),
             (None, None) => return Err(error(variable, "", "required variable is missing")),
         };
-        // Port 0 (our own extension ports only) asks the OS for a free port.
-        let zero_allowed = default.is_some();
+        // A listening port of 0 asks the OS for a free one (the sidecar prints what it
+        // bound); the app's port must be a real one.
+        let zero_allowed = variable != "USER_PORT";
         match value.trim().parse::<u16>() {
             Ok(0) if !zero_allowed => Err(error(variable, value, "must be a port in 1..=65535")),
             Ok(port) => Ok(port),

@@ -1,0 +1,67 @@
+//! `knserve-queue`: a drop-in replacement for Knative's queue-proxy sidecar.
+//!
+//! Run with the environment Knative's controller sets (see the README), for example on
+//! loopback:
+//!
+//! ```text
+//! SERVING_NAMESPACE=default SERVING_CONFIGURATION=hello SERVING_REVISION=hello-00001 \
+//! SERVING_POD=hello-0 SERVING_POD_IP=127.0.0.1 QUEUE_SERVING_PORT=8012 \
+//! QUEUE_SERVING_TLS_PORT=8112 USER_PORT=8080 CONTAINER_CONCURRENCY=0 \
+//! REVISION_TIMEOUT_SECONDS=300 KNSERVE_QUEUE_BIND=127.0.0.1 \
+//! cargo run -p knserve-k8s --bin knserve-queue
+//! ```
+
+use std::process::ExitCode;
+
+use knserve_k8s::queue::{QueueEnv, QueueProxy};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let env = match QueueEnv::from_process() {
+        Ok(env) => env,
+        Err(error) => {
+            eprintln!("knserve-queue: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(format!(
+            "warn,knserve={}",
+            env.logging_level
+        )))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("knserve-queue: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("knserve-queue: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(env: QueueEnv) -> std::io::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let proxy = QueueProxy::start(&env).await?;
+    let addresses = proxy.addresses();
+    // One machine-readable line, so scripts and tests find ports chosen by the OS.
+    println!("knserve-queue serving={}", addresses.serving);
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    proxy.stop().await;
+    Ok(())
+}
