@@ -11,9 +11,16 @@
 //!   sends the request to the revision's instances or to the activator by setting
 //!   [`crate::net::Destination`] for the inner service (normally [`crate::net::Forward`]).
 
+mod future;
+mod hop;
+mod service;
 mod split;
 mod table;
 mod traffic;
+
+pub use self::future::ResponseFuture;
+pub use self::hop::{Hop, Hops, Unreachable};
+pub use self::service::{Route, RouteLayer};
 
 pub use self::table::{BuildError, Decision, NoRoute, RouteTable, Router, normalize_host};
 pub use self::traffic::{RouteTraffic, Target, UnresolvedTarget};
