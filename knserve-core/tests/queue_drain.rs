@@ -363,3 +363,20 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_health_check_fails_while_the_app_is_not_ready() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let probe = r#"{"tcpSocket":{},"periodSeconds":1}"#;
+    let readiness = Readiness::from_env_json(probe, port).unwrap();
+    let layer = DrainLayer::new(DrainHandle::default(), readiness);
+    let service = BoxCloneService::new(layer.layer(app(secs(0))));
+    let (status, _) = send(&service, health_check()).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the user probe decides"
+    );
+}
