@@ -9,6 +9,9 @@ use knserve_core::queue::rewrite::{
 use tower::{Layer, Service, ServiceExt};
 use tower_test::mock;
 
+/// Request headers of one table row.
+type Headers = &'static [(&'static str, &'static str)];
+
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
@@ -22,7 +25,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 #[test]
 fn forwarded_is_synthesised_from_x_forwarded_headers() {
-    let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+    let cases: &[(Headers, Option<&str>)] = &[
         (&[], None),
         (&[("x-forwarded-for", "1.2.3.4")], Some("for=1.2.3.4")),
         (
@@ -69,7 +72,7 @@ fn forwarded_is_synthesised_from_x_forwarded_headers() {
 
 #[test]
 fn the_original_host_becomes_the_host() {
-    let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+    let cases: &[(Headers, Option<&str>)] = &[
         (&[("host", "pod-ip:8012")], Some("pod-ip:8012")),
         (
             &[
@@ -101,7 +104,7 @@ fn the_original_host_becomes_the_host() {
 
 #[test]
 fn the_route_tag_label_follows_the_four_cases() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
+    let cases: &[(Headers, &str)] = &[
         (&[], TAG_DISABLED),
         (&[("knative-serving-default-route", "true")], TAG_DEFAULT),
         (&[("knative-serving-default-route", "false")], TAG_DEFAULT),
