@@ -213,3 +213,50 @@ async fn a_limits_extension_overrides_the_layer_for_one_request() {
     assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(start.elapsed(), secs(2), "the revision's own limit applies");
 }
+
+mod guard_properties {
+    use std::time::Duration;
+
+    use knserve_core::Timestamp;
+    use knserve_core::timeout::{TimeoutGuard, TimeoutLimits};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_limit_expires_exactly_at_the_next_deadline(
+            total in 1u64..20_000,
+            start in proptest::option::of(1u64..20_000),
+            idle in proptest::option::of(1u64..20_000),
+            headers in proptest::option::of(0u64..20_000),
+            writes in prop::collection::vec(0u64..20_000, 0..10),
+            probe in 0u64..30_000,
+        ) {
+            let ms = Duration::from_millis;
+            let mut limits = TimeoutLimits::total(ms(total));
+            limits.response_start = start.map(ms);
+            limits.idle = idle.map(ms);
+            let mut guard = TimeoutGuard::new(Timestamp::ZERO, limits);
+            let mut events: Vec<(u64, bool)> = writes.iter().map(|w| (*w, false)).collect();
+            events.extend(headers.map(|h| (h, true)));
+            events.sort_unstable();
+            for (at, is_headers) in events {
+                // A driver only reports writes while no limit has expired.
+                if guard.expired(Timestamp::from_millis(at)).is_some() {
+                    break;
+                }
+                if is_headers {
+                    guard.headers_started(Timestamp::from_millis(at));
+                } else {
+                    guard.wrote(Timestamp::from_millis(at));
+                }
+            }
+            let now = Timestamp::from_millis(probe);
+            prop_assert_eq!(
+                guard.expired(now).is_some(),
+                now >= guard.next_deadline(),
+                "a limit has expired exactly when the next deadline has passed"
+            );
+            prop_assert!(guard.next_deadline() <= Timestamp::from_millis(total), "the total caps every deadline");
+        }
+    }
+}

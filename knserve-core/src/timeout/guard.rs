@@ -12,7 +12,8 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeoutLimits {
     /// `timeoutSeconds`: the whole exchange, from arrival (queueing included) to the
-    /// end of the response body.
+    /// end of the response body. Zero expires at once: pass the defaulted value (300 s
+    /// when the Revision leaves it unset).
     pub total: Duration,
     /// `responseStartTimeoutSeconds`: from arrival to the response headers; `None` is off.
     pub response_start: Option<Duration>,
