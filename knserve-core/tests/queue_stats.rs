@@ -311,3 +311,164 @@ proptest! {
         }
     }
 }
+
+mod layer {
+    use std::time::Duration;
+
+    use http::{Request, Response, StatusCode};
+    use http_body_util::BodyExt;
+    use knserve_core::net::{Body, ConnectionHold, empty, full};
+    use tokio::time::advance;
+    use tokio_test::assert_ready_ok;
+    use tokio_test::task::spawn;
+    use tower::{Layer, Service, ServiceExt};
+    use tower_test::mock::{self, Handle, Mock};
+
+    use knserve_core::queue::stats::{
+        PROTOBUF_CONTENT_TYPE, Stats, StatsHandle, StatsLayer, decode, reporter,
+    };
+
+    type App = Mock<Request<Body>, Response<Body>>;
+
+    fn counted() -> (
+        Stats<App>,
+        Handle<Request<Body>, Response<Body>>,
+        StatsHandle,
+    ) {
+        let (app, handle) = mock::pair();
+        let stats = StatsHandle::new("pod-a", Duration::from_secs(1));
+        (StatsLayer::new(stats.clone()).layer(app), handle, stats)
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request<Body> {
+        let mut builder = Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(empty()).expect("valid request")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_counts_until_its_body_is_done() {
+        let (mut service, mut app, stats) = counted();
+        let mut a = spawn(service.ready().await.expect("ready").call(request(&[])));
+        let (_, reply_a) = app.next_request().await.expect("A reaches the app");
+        advance(Duration::from_millis(250)).await;
+        let mut b = spawn(service.ready().await.expect("ready").call(request(&[])));
+        let (_, reply_b) = app.next_request().await.expect("B reaches the app");
+        reply_a.send_response(Response::new(full("a")));
+        let body_a = assert_ready_ok!(a.poll()).into_body();
+        reply_b.send_response(Response::new(empty()));
+        advance(Duration::from_millis(500)).await;
+        drop(assert_ready_ok!(b.poll()));
+        assert_eq!(
+            stats.concurrency(),
+            1,
+            "B is out, A's body is still streaming"
+        );
+        advance(Duration::from_millis(250)).await;
+        let stat = stats.report(stats.now());
+        assert_eq!(
+            stat.average_concurrent_requests, 1.5,
+            "A the whole second and B for half of it"
+        );
+        assert_eq!(stat.request_count, 2.0);
+        assert_eq!(stat.process_uptime, 1.0);
+        let collected = body_a.collect().await.expect("body").to_bytes();
+        assert_eq!(&collected[..], b"a");
+        assert_eq!(stats.concurrency(), 0, "the end of A's body counts it out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn proxied_requests_are_counted_as_proxied_and_probes_not_at_all() {
+        let (mut service, mut app, stats) = counted();
+        let _proxied = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request(&[("k-proxy-request", "activator")]));
+        let _probe = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request(&[("user-agent", "kube-probe/1.30")]));
+        let _both = (app.next_request().await, app.next_request().await);
+        advance(Duration::from_secs(1)).await;
+        let stat = stats.report(stats.now());
+        assert_eq!(stat.request_count, 1.0, "the kubelet probe is not counted");
+        assert_eq!(stat.proxied_request_count, 1.0);
+        assert_eq!(stat.average_proxied_concurrent_requests, 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_or_dropped_request_counts_out() {
+        let (mut service, mut app, stats) = counted();
+        let mut failing = spawn(service.ready().await.expect("ready").call(request(&[])));
+        let abandoned = service.ready().await.expect("ready").call(request(&[]));
+        let (_, reply) = app.next_request().await.expect("reaches the app");
+        drop(app.next_request().await);
+        assert_eq!(stats.concurrency(), 2);
+        reply.send_error("app failed");
+        assert!(failing.poll().is_ready());
+        drop(abandoned);
+        assert_eq!(
+            stats.concurrency(),
+            0,
+            "an error and a dropped call both count out"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upgraded_connection_counts_until_it_closes() {
+        let (mut service, mut app, stats) = counted();
+        let mut call = spawn(service.ready().await.expect("ready").call(request(&[])));
+        let (mut seen, reply) = app.next_request().await.expect("reaches the app");
+        let hold = seen
+            .extensions_mut()
+            .remove::<ConnectionHold>()
+            .expect("the count is shared with the connection hold");
+        let mut switching = Response::new(empty());
+        *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        reply.send_response(switching);
+        drop(assert_ready_ok!(call.poll()));
+        assert_eq!(stats.concurrency(), 1, "the websocket is still open");
+        drop(hold);
+        assert_eq!(stats.concurrency(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reporter_publishes_a_report_every_second() {
+        let (mut service, mut app, stats) = counted();
+        assert_eq!(
+            decode(&collect(stats.metrics_response()).await),
+            Ok(super::Stat {
+                pod_name: "pod-a".into(),
+                ..super::Stat::default()
+            }),
+            "before the first report the stat only carries the pod name"
+        );
+        let worker = tokio::spawn(reporter(stats.clone(), Duration::from_secs(1)));
+        let _call = service.ready().await.expect("ready").call(request(&[]));
+        let _seen = app.next_request().await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let first = stats.latest();
+        assert_eq!((first.request_count, first.process_uptime), (1.0, 1.0));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let second = stats.latest();
+        assert_eq!(second.request_count, 0.0, "counts reset each period");
+        assert_eq!(
+            second.average_concurrent_requests, 1.0,
+            "concurrency carries over"
+        );
+        assert_eq!(second.process_uptime, 2.0);
+        let response = stats.metrics_response();
+        assert_eq!(response.headers()["content-type"], PROTOBUF_CONTENT_TYPE);
+        assert_eq!(decode(&collect(response).await), Ok(second));
+        worker.abort();
+    }
+
+    async fn collect(response: Response<Body>) -> Vec<u8> {
+        let body = response.into_body().collect().await.expect("body");
+        body.to_bytes().to_vec()
+    }
+}
