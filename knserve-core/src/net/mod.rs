@@ -6,6 +6,7 @@
 //! - [`Forward`]: the innermost service — a keep-alive hyper client that sends a
 //!   request to a fixed address or to the [`Destination`] a layer above chose, streams
 //!   both bodies, and passes upgraded (websocket) connections through.
+//! - [`metrics`]: Prometheus request counts and latency histograms.
 //! - [`serve`]: accept loop for a listener the caller bound, HTTP/1.1 and h2c on the
 //!   same port, with graceful shutdown.
 //!
@@ -17,6 +18,7 @@ mod body;
 mod forward;
 pub mod headers;
 mod hold;
+pub mod metrics;
 mod server;
 
 pub use self::body::{Body, BoxError, empty, full, text_response};
