@@ -472,3 +472,65 @@ mod layer {
         body.to_bytes().to_vec()
     }
 }
+
+#[derive(Debug, Clone)]
+enum Event {
+    In { after_ms: u64, proxied: bool },
+    Out { after_ms: u64, proxied: bool },
+    Report { after_ms: u64 },
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        3 => (0u64..400, any::<bool>()).prop_map(|(after_ms, proxied)| Event::In { after_ms, proxied }),
+        2 => (0u64..400, any::<bool>()).prop_map(|(after_ms, proxied)| Event::Out { after_ms, proxied }),
+        1 => (0u64..1500).prop_map(|after_ms| Event::Report { after_ms }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn reports_match_a_brute_force_integral(events in prop::collection::vec(event(), 1..80)) {
+        let mut stats = RequestStats::new(ms(0), SECOND);
+        let (mut now, mut since_report) = (0u64, 0u64);
+        // The model: concurrency per millisecond of the current period, and arrivals.
+        let (mut c, mut p) = (0u64, 0u64);
+        let (mut area, mut proxied_area, mut arrivals) = (0u64, 0u64, 0u64);
+        for event in events {
+            let after_ms = match &event {
+                Event::In { after_ms, .. } | Event::Out { after_ms, .. } | Event::Report { after_ms } => *after_ms,
+            };
+            area += c * after_ms;
+            proxied_area += p * after_ms;
+            now += after_ms;
+            since_report += after_ms;
+            match event {
+                Event::In { proxied, .. } => {
+                    stats.request_in(ms(now), proxied);
+                    c += 1;
+                    p += u64::from(proxied);
+                    arrivals += 1;
+                }
+                // Only requests that are in go out, proxied as they came in.
+                Event::Out { proxied, .. } if (if proxied { p } else { c - p }) > 0 => {
+                    stats.request_out(ms(now), proxied);
+                    c -= 1;
+                    p -= u64::from(proxied);
+                }
+                Event::Out { .. } => {}
+                Event::Report { .. } => {
+                    let report = stats.report(ms(now));
+                    let expect = |area: u64| if since_report > 0 { area as f64 / since_report as f64 } else { 0.0 };
+                    prop_assert!((report.average_concurrency - expect(area)).abs() < 1e-9,
+                        "average {} is the integral over the period {}", report.average_concurrency, expect(area));
+                    prop_assert!((report.average_proxied_concurrency - expect(proxied_area)).abs() < 1e-9);
+                    prop_assert!(report.average_proxied_concurrency <= report.average_concurrency + 1e-9);
+                    prop_assert_eq!(report.request_count, arrivals as f64);
+                    (area, proxied_area, arrivals, since_report) = (0, 0, 0, 0);
+                }
+            }
+            prop_assert_eq!(stats.concurrency(), c);
+            prop_assert_eq!(stats.proxied_concurrency(), p);
+        }
+    }
+}
