@@ -293,3 +293,74 @@ async fn a_wrong_body_or_a_dead_address_never_becomes_healthy() {
         "rounds repeat every 200 ms while unhealthy: {rounds} in 1.1 s"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pool() -> Vec<SocketAddr> {
+        (1..=4).map(|i| addr(&format!("10.0.0.{i}:8012"))).collect()
+    }
+
+    /// An endpoints update (each address absent, ready or not ready) or a probe result.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Endpoints([u8; 4]),
+        Probe(usize, bool),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            prop::array::uniform4(0u8..3).prop_map(Step::Endpoints),
+            (0usize..4, any::<bool>()).prop_map(|(i, ok)| Step::Probe(i, ok)),
+        ]
+    }
+
+    proptest! {
+        /// The healthy set only ever holds listed addresses that passed a probe, holds
+        /// not-ready ones only with the probe optimisation on, and is never probed.
+        #[test]
+        fn the_healthy_set_holds_only_listed_addresses_that_passed(
+            require_ready in any::<bool>(),
+            steps in proptest::collection::vec(step(), 0..60),
+        ) {
+            let pool = pool();
+            let mut tracker = ProbeTracker::new(require_ready);
+            let mut listed = Endpoints::default();
+            let mut passed = std::collections::HashSet::new();
+            for step in steps {
+                match step {
+                    Step::Endpoints(states) => {
+                        listed = Endpoints::default();
+                        for (address, state) in pool.iter().zip(states) {
+                            match state {
+                                1 => listed.ready.push(*address),
+                                2 => listed.not_ready.push(*address),
+                                _ => {}
+                            }
+                        }
+                        tracker.set_endpoints(&listed);
+                        passed.retain(|a| listed.ready.contains(a) || listed.not_ready.contains(a));
+                    }
+                    Step::Probe(i, ok) => {
+                        if ok {
+                            passed.insert(pool[i]);
+                        }
+                        tracker.probed(pool[i], ok);
+                    }
+                }
+                let probe = tracker.to_probe();
+                for address in tracker.healthy() {
+                    prop_assert!(passed.contains(&address), "{address} never passed");
+                    prop_assert!(
+                        listed.ready.contains(&address)
+                            || (!require_ready && listed.not_ready.contains(&address)),
+                        "{address} is not eligible"
+                    );
+                    prop_assert!(!probe.contains(&address), "healthy {address} is re-probed");
+                }
+            }
+        }
+    }
+}

@@ -278,3 +278,102 @@ async fn requests_without_a_revision_pass_uncounted() {
     call.await.unwrap().unwrap();
     assert!(rx.try_recv().is_err(), "nothing to report");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_upgraded_connection_counts_until_its_hold_is_released() {
+    let (service, mut handle, worker, mut rx) = layered(8);
+    tokio::spawn(worker.run());
+    let call = tokio::spawn(service.oneshot(request_for("ws")));
+    let (request, respond) = handle.next_request().await.unwrap();
+    let mut switching = Response::new(net::empty());
+    *switching.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    respond.send_response(switching);
+    drop(call.await.unwrap().unwrap());
+    rx.recv().await.expect("immediate");
+
+    // The forwarder would move the hold into the tunnel; the test keeps the request.
+    let hold = request.extensions().get::<ConnectionHold>().cloned();
+    drop(request);
+    let (_, first) = rx.recv().await.expect("report at 1 s");
+    assert_eq!(
+        first.average_concurrent_requests, 0.0,
+        "1 in flight for the whole second, minus the immediate 1"
+    );
+    let (_, second) = rx.recv().await.expect("report at 2 s");
+    assert_eq!(
+        second.average_concurrent_requests, 1.0,
+        "the 101's body is gone but the tunnel still holds the request"
+    );
+    tokio::time::sleep(REPORT_INTERVAL / 4).await;
+    drop(hold);
+    let (_, third) = rx.recv().await.expect("report at 3 s");
+    assert_eq!(
+        third.average_concurrent_requests, 0.25,
+        "closing the tunnel counts the request out"
+    );
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One step: a request in or out for revision 0..3, or a report, after `gap` ms.
+    #[derive(Debug, Clone)]
+    enum Op {
+        In(u8),
+        Out(u8),
+        Report,
+    }
+
+    fn op() -> impl Strategy<Value = (u64, Op)> {
+        let kind = prop_oneof![
+            (0u8..3).prop_map(Op::In),
+            (0u8..3).prop_map(Op::Out),
+            Just(Op::Report),
+        ];
+        (0u64..700, kind)
+    }
+
+    proptest! {
+        /// Every arrival is counted exactly once: by its immediate signal or by a
+        /// report; and no reported value is ever negative.
+        #[test]
+        fn arrivals_are_counted_once_and_values_stay_non_negative(
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let mut reporter = ConcurrencyReporter::new("activator-0");
+            let mut now = 0;
+            let (mut arrivals, mut counted) = (0.0, 0.0);
+            let mut in_flight = [0u32; 3];
+            for (gap, op) in ops {
+                now += gap;
+                match op {
+                    Op::In(r) => {
+                        arrivals += 1.0;
+                        in_flight[usize::from(r)] += 1;
+                        if let Some(stat) = reporter.request_in(ms(now), &key(&r.to_string())) {
+                            counted += stat.request_count;
+                        }
+                    }
+                    Op::Out(r) if in_flight[usize::from(r)] > 0 => {
+                        in_flight[usize::from(r)] -= 1;
+                        reporter.request_out(ms(now), &key(&r.to_string()));
+                    }
+                    Op::Out(_) => {}
+                    Op::Report => {
+                        for (_, stat) in reporter.report(ms(now)) {
+                            prop_assert!(stat.average_concurrent_requests >= 0.0);
+                            prop_assert!(stat.request_count >= 0.0);
+                            counted += stat.request_count;
+                        }
+                    }
+                }
+            }
+            for (_, stat) in reporter.report(ms(now + 1000)) {
+                counted += stat.request_count;
+            }
+            prop_assert_eq!(counted, arrivals, "immediate + reported counts = arrivals");
+        }
+    }
+}
