@@ -6,15 +6,30 @@
 //!   policies of §3.4.
 //! - [`capacity()`]: the revision breaker's capacity formula.
 //! - [`ThrottlerConfig`], [`Refusal`]: the bounds on waiting and the answers past them.
+//! - [`ThrottlerRegistry`]: every revision's throttler, fed by its `watch` channels.
+//! - [`Throttle`], [`ThrottleLayer`]: the tower service that waits, picks the
+//!   instance and releases it when the response ends; [`RevisionTarget`] is the
+//!   request extension naming the revision.
+//!
+//! Assembly: the control side creates a `ThrottlerRegistry`, calls
+//! [`upsert`](ThrottlerRegistry::upsert) with each revision's
+//! `watch::Receiver<Backends>` and `watch::Receiver<Membership>`, and
+//! [`remove`](ThrottlerRegistry::remove) when the revision goes; the data side
+//! stacks `ThrottleLayer::new(registry)` over [`Forward`](crate::net::Forward) and has
+//! the handler insert a `RevisionTarget` into every request.
 //!
 //! Only pod-addressable mode exists: knserve's backends are never behind a mesh, so
 //! the ClusterIP tracker and its capacity rule (§3.3, §3.6 step 6) are not needed.
 
 mod balancer;
+mod body;
 mod capacity;
 mod config;
 mod machine;
 mod refusal;
+mod registry;
+mod revision;
+mod service;
 #[cfg(test)]
 mod tests;
 
@@ -23,3 +38,7 @@ pub use self::capacity::{MAX_CAPACITY, capacity};
 pub use self::config::ThrottlerConfig;
 pub use self::machine::{Entry, Throttler, Wake};
 pub use self::refusal::Refusal;
+pub use self::registry::{ThrottlerLoad, ThrottlerRegistry};
+pub use self::service::{
+    MissingTarget, ResponseFuture, RevisionTarget, Throttle, ThrottleLayer, declared_body_bytes,
+};
