@@ -45,23 +45,40 @@ fn main() -> ExitCode {
     match runtime.block_on(run(env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("knserve-queue: {error}");
+            eprintln!("knserve-queue: {}", chain(&*error));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(env: QueueEnv) -> std::io::Result<()> {
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn run(env: QueueEnv) -> Result<(), Box<dyn std::error::Error>> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let proxy = QueueProxy::start(&env).await?;
-    let addresses = proxy.addresses();
+    let a = proxy.addresses();
     // One machine-readable line, so scripts and tests find ports chosen by the OS.
-    println!("knserve-queue serving={}", addresses.serving);
+    let user_metrics = a
+        .user_metrics
+        .map_or(String::from("off"), |addr| addr.to_string());
+    println!(
+        "knserve-queue serving={} admin={} metrics={} user-metrics={user_metrics}",
+        a.serving, a.admin, a.metrics
+    );
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
     }
-    proxy.stop().await;
+    proxy.terminate().await;
     Ok(())
 }

@@ -7,4 +7,4 @@ mod env;
 mod server;
 
 pub use self::env::{EnvError, QueueEnv};
-pub use self::server::{Addresses, QueueProxy};
+pub use self::server::{Addresses, QueueProxy, StartError};

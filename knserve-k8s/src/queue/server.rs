@@ -1,46 +1,143 @@
-//! Starting and stopping the sidecar's listeners.
+//! The sidecar's listeners, its layer stack, and its shutdown sequence (spec §4.1,
+//! §4.2, §4.5).
 
-use std::{io, net::SocketAddr};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
-use knserve_core::net::{self, Forward, ServeHandle};
-use tokio::net::TcpListener;
-use tracing::info;
+use http::{Method, Request, Response, StatusCode, header};
+use knserve_core::{
+    net::{
+        self, Body, BoxError, Forward, ServeHandle,
+        metrics::{MetricsLayer, RequestMetrics},
+    },
+    queue::{
+        drain::{
+            DrainHandle, DrainLayer, Drainer, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY,
+            TrackLayer,
+        },
+        limit::ConcurrencyLimitLayer,
+        readiness::Readiness,
+        rewrite::RewriteLayer,
+        stats::{StatsHandle, StatsLayer, prometheus_text, reporter},
+    },
+    timeout::{TimeoutLayer, TimeoutLimits},
+};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower::{ServiceBuilder, service_fn};
+use tracing::{info, warn};
 
 use super::QueueEnv;
 
 /// Idle connections kept to the app when `containerConcurrency` is 0 (spec §7).
 const UNLIMITED_IDLE_CONNECTIONS: usize = 1000;
+/// Knative's stats reporting period (spec §4.7).
+const REPORTING_PERIOD: Duration = Duration::from_secs(1);
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `SERVING_READINESS_PROBE` does not describe a probe.
+    #[error("SERVING_READINESS_PROBE: {0}")]
+    Probe(#[source] knserve_core::queue::readiness::ProbeError),
+    /// A listener could not be bound.
+    #[error("binding {address}")]
+    Bind {
+        /// The address that was refused.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
 
 /// The addresses a running sidecar listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addresses {
     /// The main proxy port (`QUEUE_SERVING_PORT`).
     pub serving: SocketAddr,
+    /// `GET /wait-for-drain` (Knative: 8022).
+    pub admin: SocketAddr,
+    /// `GET /metrics`: the autoscaler's stat (Knative: 9090).
+    pub metrics: SocketAddr,
+    /// Prometheus request metrics (Knative: 9091), when the observability config asks.
+    pub user_metrics: Option<SocketAddr>,
 }
 
-/// A running sidecar: its servers and the handles that stop them.
+/// A running sidecar: its servers, the drain state they share, and the stats reporter.
 #[derive(Debug)]
 pub struct QueueProxy {
     addresses: Addresses,
     serving: ServeHandle,
+    admin: ServeHandle,
+    metrics: ServeHandle,
+    user_metrics: Option<ServeHandle>,
+    drain: DrainHandle,
+    in_flight: InFlight,
+    terminating: watch::Sender<bool>,
+    reporter: JoinHandle<()>,
 }
 
 impl QueueProxy {
     /// Binds every listener of `env` and starts serving.
-    pub async fn start(env: &QueueEnv) -> io::Result<Self> {
-        let app = SocketAddr::from(([127, 0, 0, 1], env.user_port));
-        let idle = match env.container_concurrency {
-            0 => UNLIMITED_IDLE_CONNECTIONS,
-            cc => cc as usize,
+    pub async fn start(env: &QueueEnv) -> Result<Self, StartError> {
+        let readiness = match &env.readiness_probe {
+            Some(json) => {
+                Readiness::from_env_json(json, env.user_port).map_err(StartError::Probe)?
+            }
+            None => Readiness::always(),
         };
-        let forward = Forward::new(idle, false).to(app);
-        let serving = bind(env, env.serving_port).await?;
-        let serving = net::serve(serving, forward)?;
+        let drain = DrainHandle::new(Drainer::new(env.drain_quiet_period));
+        let in_flight = InFlight::new();
+        let stats = StatsHandle::new(env.pod.clone(), REPORTING_PERIOD);
+        let labels = [
+            ("namespace", env.namespace.as_str()),
+            ("configuration", env.configuration.as_str()),
+            ("revision", env.revision.as_str()),
+            ("pod", env.pod.as_str()),
+        ];
+        let request_metrics = RequestMetrics::new(labels);
+        let (terminating, terminated) = watch::channel(false);
+
+        let serving = serving_stack(env, readiness, &drain, &in_flight, &stats, &request_metrics);
+        let serving = net::serve(bind(env, env.serving_port).await?, serving)
+            .map_err(|e| bind_error(env, env.serving_port, e))?;
+        let admin = net::serve(
+            bind(env, env.admin_port).await?,
+            admin_service(drain.clone(), terminated),
+        )
+        .map_err(|e| bind_error(env, env.admin_port, e))?;
+        let metrics = net::serve(
+            bind(env, env.metrics_port).await?,
+            stats_service(stats.clone()),
+        )
+        .map_err(|e| bind_error(env, env.metrics_port, e))?;
+        let user_metrics = if env.prometheus_request_metrics {
+            let service = user_metrics_service(request_metrics, stats.clone(), env);
+            let listener = bind(env, env.user_metrics_port).await?;
+            Some(
+                net::serve(listener, service)
+                    .map_err(|e| bind_error(env, env.user_metrics_port, e))?,
+            )
+        } else {
+            None
+        };
         let addresses = Addresses {
             serving: serving.local_addr(),
+            admin: admin.local_addr(),
+            metrics: metrics.local_addr(),
+            user_metrics: user_metrics.as_ref().map(ServeHandle::local_addr),
         };
-        info!(serving = %addresses.serving, %app, "queue-proxy started");
-        Ok(Self { addresses, serving })
+        info!(serving = %addresses.serving, user_port = env.user_port, "queue-proxy started");
+        Ok(Self {
+            addresses,
+            serving,
+            admin,
+            metrics,
+            user_metrics,
+            drain,
+            in_flight,
+            terminating,
+            reporter: tokio::spawn(reporter(stats, REPORTING_PERIOD)),
+        })
     }
 
     /// Where the servers listen.
@@ -48,19 +145,164 @@ impl QueueProxy {
         self.addresses
     }
 
-    /// Stops the servers, letting every admitted request finish.
-    pub async fn stop(self) {
+    /// The shutdown of §4.5, on SIGTERM: fail health checks and wait until the drain's
+    /// quiet period passes with no new request; stop accepting and finish every admitted
+    /// request; wait up to 60 s more for upgraded connections; then stop the rest.
+    pub async fn terminate(self) {
+        let _ = self.terminating.send(true);
+        self.drain.drain().await;
+        info!("drained; stopping the servers");
         self.serving.shutdown().await;
+        if tokio::time::timeout(HIJACKED_DRAIN_LIMIT, self.in_flight.idle())
+            .await
+            .is_err()
+        {
+            warn!(
+                open = self.in_flight.count(),
+                "upgraded connections still open after the drain limit"
+            );
+        }
+        self.reporter.abort();
+        self.admin.shutdown().await;
+        self.metrics.shutdown().await;
+        if let Some(user_metrics) = self.user_metrics {
+            user_metrics.shutdown().await;
+        }
     }
 }
 
-async fn bind(env: &QueueEnv, port: u16) -> io::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::new(env.bind, port))
+type HttpService = tower::util::BoxCloneService<Request<Body>, Response<Body>, BoxError>;
+
+/// The main handler chain of §4.2, outermost first.
+fn serving_stack(
+    env: &QueueEnv,
+    readiness: Readiness,
+    drain: &DrainHandle,
+    in_flight: &InFlight,
+    stats: &StatsHandle,
+    request_metrics: &Arc<RequestMetrics>,
+) -> HttpService {
+    let app = SocketAddr::from(([127, 0, 0, 1], env.user_port));
+    let idle = match env.container_concurrency {
+        0 => UNLIMITED_IDLE_CONNECTIONS,
+        cc => cc as usize,
+    };
+    let limits = TimeoutLimits::from_seconds(
+        env.timeout.as_secs(),
+        env.response_start_timeout.map(|d| d.as_secs()),
+        env.idle_timeout.map(|d| d.as_secs()),
+    );
+    let stack = ServiceBuilder::new()
+        .layer(DrainLayer::new(drain.clone(), readiness))
+        .layer(TrackLayer::new(in_flight.clone()))
+        .layer(TimeoutLayer::queue_proxy(limits))
+        .layer(RewriteLayer)
+        .layer(StatsLayer::new(stats.clone()))
+        .layer(ConcurrencyLimitLayer::for_container_concurrency(
+            env.container_concurrency,
+        ))
+        .layer(MetricsLayer::new(request_metrics.clone()))
+        .service(Forward::new(idle, false).to(app));
+    tower::util::BoxCloneService::new(stack)
+}
+
+/// `GET /wait-for-drain`, the user container's preStop hook (§4.5): drains, answers
+/// 200, and undoes the drain when no SIGTERM follows within a second (kubelet is
+/// restarting only the user container after a liveness failure).
+fn admin_service(drain: DrainHandle, terminated: watch::Receiver<bool>) -> HttpService {
+    tower::util::BoxCloneService::new(service_fn(move |request: Request<Body>| {
+        let drain = drain.clone();
+        let terminated = terminated.clone();
+        async move {
+            if request.uri().path() != "/wait-for-drain" {
+                return Ok(net::text_response(StatusCode::NOT_FOUND, "not found"));
+            }
+            drain.drain().await;
+            tokio::spawn(async move {
+                tokio::time::sleep(LIVENESS_RESET_DELAY).await;
+                if !*terminated.borrow() {
+                    info!("no SIGTERM after the drain; serving again");
+                    drain.reset();
+                }
+            });
+            Ok::<_, BoxError>(net::text_response(StatusCode::OK, ""))
+        }
+    }))
+}
+
+/// `GET /metrics` on the autoscaler port: the latest stat as protobuf, as Knative's
+/// autoscaler expects, or as Prometheus text when the client asks for text.
+fn stats_service(stats: StatsHandle) -> HttpService {
+    tower::util::BoxCloneService::new(service_fn(move |request: Request<Body>| {
+        let stats = stats.clone();
+        async move {
+            if request.method() != Method::GET || request.uri().path() != "/metrics" {
+                return Ok(net::text_response(StatusCode::NOT_FOUND, "not found"));
+            }
+            if wants_text(&request) {
+                let mut response =
+                    net::text_response(StatusCode::OK, prometheus_text(&stats.latest(), &[]));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    PROMETHEUS_TEXT.parse().expect("static"),
+                );
+                return Ok(response);
+            }
+            Ok::<_, BoxError>(stats.metrics_response())
+        }
+    }))
+}
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn wants_text(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/plain") || accept.contains("openmetrics"))
+}
+
+/// Prometheus request metrics and the autoscaler stat, on the user-metrics port.
+fn user_metrics_service(
+    metrics: Arc<RequestMetrics>,
+    stats: StatsHandle,
+    env: &QueueEnv,
+) -> HttpService {
+    let labels: Vec<(String, String)> = [
+        ("namespace", &env.namespace),
+        ("revision", &env.revision),
+        ("pod", &env.pod),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.clone()))
+    .collect();
+    tower::util::BoxCloneService::new(service_fn(move |_: Request<Body>| {
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut text = metrics.render();
+        text.push_str(&prometheus_text(&stats.latest(), &labels));
+        let mut response = net::text_response(StatusCode::OK, text);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            PROMETHEUS_TEXT.parse().expect("static"),
+        );
+        std::future::ready(Ok::<_, BoxError>(response))
+    }))
+}
+
+async fn bind(env: &QueueEnv, port: u16) -> Result<TcpListener, StartError> {
+    let address = SocketAddr::new(env.bind, port);
+    TcpListener::bind(address)
         .await
-        .map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("binding {}:{port}: {error}", env.bind),
-            )
-        })
+        .map_err(|source| StartError::Bind { address, source })
+}
+
+fn bind_error(env: &QueueEnv, port: u16, source: io::Error) -> StartError {
+    StartError::Bind {
+        address: SocketAddr::new(env.bind, port),
+        source,
+    }
 }
