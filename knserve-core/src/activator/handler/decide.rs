@@ -5,7 +5,9 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
 use super::{RevisionInfo, RevisionTable};
 use crate::{
     RevisionKey,
+    activator::throttler::RevisionTarget,
     net::{Body, headers, text_response},
+    timeout::TimeoutLimits,
 };
 
 /// What the handler does with a request (spec §3.2 steps 1–4).
@@ -168,6 +170,9 @@ pub fn revision_from_host(host: &str, cluster_domain: &str) -> Option<RevisionKe
 /// `Host` is removed: the forwarder sets the URI to the chosen instance and hyper's
 /// client then writes that as the Host. `K-Proxy-Request: activator` is set; the
 /// revision headers and any client-sent `K-Network-Hash` are removed.
+///
+/// Extensions inserted: the [`RevisionKey`], the [`RevisionInfo`], the throttler's
+/// [`RevisionTarget`] and the revision's [`TimeoutLimits`] for the timeout layer.
 pub fn rewrite(request: &mut Request<Body>, key: RevisionKey, info: RevisionInfo) {
     let host = match request.headers_mut().remove(header::HOST) {
         Some(host) => Some(host),
@@ -187,6 +192,19 @@ pub fn rewrite(request: &mut Request<Body>, key: RevisionKey, info: RevisionInfo
     headers.remove(headers::KNATIVE_SERVING_REVISION);
     headers.remove(headers::KNATIVE_SERVING_NAMESPACE);
     headers.remove(headers::K_NETWORK_HASH);
-    request.extensions_mut().insert(key);
-    request.extensions_mut().insert(info);
+    let extensions = request.extensions_mut();
+    extensions.insert(RevisionTarget {
+        key: key.clone(),
+        container_concurrency: info.container_concurrency,
+    });
+    let mut limits = TimeoutLimits::total(info.timeout);
+    if let Some(limit) = info.response_start_timeout {
+        limits = limits.with_response_start(limit);
+    }
+    if let Some(limit) = info.idle_timeout {
+        limits = limits.with_idle(limit);
+    }
+    extensions.insert(limits);
+    extensions.insert(key);
+    extensions.insert(info);
 }
