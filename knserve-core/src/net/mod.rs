@@ -7,6 +7,8 @@
 //!   request to a fixed address or to the [`Destination`] a layer above chose, streams
 //!   both bodies, and passes upgraded (websocket) connections through.
 //! - [`metrics`]: Prometheus request counts and latency histograms.
+//! - [`GuardedBody`], [`guard_response`]: a response body that keeps a guard alive
+//!   until it ends — how every counting layer sees a request finish.
 //! - [`serve`]: accept loop for a listener the caller bound, HTTP/1.1 and h2c on the
 //!   same port, with graceful shutdown.
 //!
@@ -16,6 +18,7 @@
 
 mod body;
 mod forward;
+mod guard;
 pub mod headers;
 mod hold;
 pub mod metrics;
@@ -23,5 +26,6 @@ mod server;
 
 pub use self::body::{Body, BoxError, empty, full, text_response};
 pub use self::forward::{Destination, Forward, ForwardError};
+pub use self::guard::{GuardedBody, guard_response};
 pub use self::hold::{ConnectionHold, HeldUntilClosed};
 pub use self::server::{RemoteAddr, ServeHandle, serve};

@@ -9,9 +9,8 @@ use std::{
     time::Duration,
 };
 
+use crate::net::guard_response;
 use http::{Request, Response};
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tokio::{
     sync::mpsc::{self, error::TrySendError},
@@ -216,48 +215,8 @@ where
         let response = ready!(this.inner.poll(cx))?;
         let guard = this.guard.take();
         Poll::Ready(Ok(match guard {
-            Some(guard) => response.map(|body| {
-                CountedBody {
-                    inner: body,
-                    guard: Some(guard),
-                }
-                .boxed_unsync()
-            }),
+            Some(guard) => guard_response(response, guard),
             None => response,
         }))
-    }
-}
-
-pin_project! {
-    /// A response body that lets go of its request's guard at its end.
-    struct CountedBody {
-        #[pin]
-        inner: Body,
-        guard: Option<Arc<InFlight>>,
-    }
-}
-
-impl HttpBody for CountedBody {
-    type Data = bytes::Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        if !matches!(frame, Some(Ok(_))) {
-            this.guard.take();
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -22,7 +22,6 @@
 //! the ClusterIP tracker and its capacity rule (§3.3, §3.6 step 6) are not needed.
 
 mod balancer;
-mod body;
 mod capacity;
 mod config;
 mod machine;

@@ -10,11 +10,10 @@ use std::{
 
 use http::{Request, Response, StatusCode, header};
 use http_body::Body as _;
-use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 use tracing::debug;
 
-use super::{ThrottlerRegistry, body::ReleaseBody, revision::Permit};
+use super::{ThrottlerRegistry, revision::Permit};
 use crate::RevisionKey;
 use crate::net::{Body, BoxError, ConnectionHold, Destination, text_response};
 
@@ -150,8 +149,7 @@ impl Future for ResponseFuture {
                 State::Calling { response, permit } => {
                     let response = ready!(response.as_mut().poll(cx))?;
                     let permit = permit.take().expect("the response completes once");
-                    let response =
-                        response.map(|body| ReleaseBody::new(body, permit).boxed_unsync());
+                    let response = crate::net::guard_response(response, permit);
                     return Poll::Ready(Ok(response));
                 }
             }

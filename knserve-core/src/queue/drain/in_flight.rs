@@ -7,10 +7,8 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use bytes::Bytes;
+use crate::net::guard_response;
 use http::{Request, Response};
-use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tower::{Layer, Service};
 
@@ -146,43 +144,9 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let guard = this.guard.take();
-        Poll::Ready(Ok(
-            response.map(|inner| TrackedBody { inner, guard }.boxed_unsync())
-        ))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that keeps its request counted in until it ends or is dropped.
-    #[derive(Debug)]
-    pub struct TrackedBody {
-        #[pin]
-        inner: Body,
-        guard: Option<Arc<InFlightGuard>>,
-    }
-}
-
-impl http_body::Body for TrackedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        if !matches!(frame, Some(Ok(_))) {
-            this.guard.take();
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        Poll::Ready(Ok(match guard {
+            Some(guard) => guard_response(response, guard),
+            None => response,
+        }))
     }
 }

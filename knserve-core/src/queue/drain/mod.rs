@@ -25,7 +25,7 @@ mod layer;
 mod machine;
 
 pub use self::handle::{DrainHandle, HIJACKED_DRAIN_LIMIT, LIVENESS_RESET_DELAY};
-pub use self::in_flight::{InFlight, InFlightGuard, Track, TrackFuture, TrackLayer, TrackedBody};
+pub use self::in_flight::{InFlight, InFlightGuard, Track, TrackFuture, TrackLayer};
 pub use self::layer::{
     Decision, Drain, DrainLayer, MISSING_HASH, ResponseFuture, SHUTTING_DOWN, decide,
 };

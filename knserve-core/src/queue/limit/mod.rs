@@ -4,14 +4,10 @@
 //! - [`ConcurrencyLimitLayer`] / [`ConcurrencyLimit`]: the layer and its service.
 //! - [`Limiter`]: the one [`Breaker`](crate::queue::Breaker) every clone shares, with
 //!   its gauges; [`Permit`]: a token held until the response is done.
-//! - [`GuardedBody`] / [`guard_response`]: a response body that keeps a guard alive
-//!   until it ends — how this layer and the stats layer see a request finish.
 
-mod body;
 mod limiter;
 mod service;
 
-pub use self::body::{GuardedBody, guard_response};
 pub use self::limiter::{Limiter, Permit};
 pub use self::service::{
     ConcurrencyLimit, ConcurrencyLimitLayer, QUEUE_FULL, ResponseFuture, WaiterAbandoned,

@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use tower::{Layer, Service};
 use tracing::debug;
 
-use super::body::guard_response;
 use super::limiter::{Entry, Limiter, Permit, Ticket};
+use crate::net::guard_response;
 use crate::net::{Body, BoxError, ConnectionHold, headers, text_response};
 use crate::queue::Breaker;
 

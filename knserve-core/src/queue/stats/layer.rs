@@ -10,8 +10,8 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::handle::StatsHandle;
+use crate::net::guard_response;
 use crate::net::{Body, BoxError, ConnectionHold, headers};
-use crate::queue::limit::guard_response;
 
 /// Builds [`Stats`] services that all count into one [`StatsHandle`].
 #[derive(Debug, Clone)]

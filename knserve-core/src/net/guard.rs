@@ -8,7 +8,7 @@ use http::Response;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::net::{Body, BoxError};
+use super::{Body, BoxError};
 
 /// A body that drops `guard` once the last frame is read, the body fails, or the body
 /// itself is dropped — whichever comes first.
