@@ -148,3 +148,83 @@ async fn an_upgraded_connection_is_tunnelled_and_held_until_it_closes() {
     proxy.shutdown().await;
     app.abort();
 }
+
+#[tokio::test]
+async fn h2c_clients_are_served_on_the_same_port() {
+    let app = app().await;
+    let proxy = net::serve(
+        listener().await,
+        Forward::new(10, false).to(app.local_addr()),
+    )
+    .unwrap();
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let request = Request::get(format!("http://{}/h2", proxy.local_addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(
+        response.version(),
+        http::Version::HTTP_2,
+        "prior-knowledge h2c is accepted"
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let expected = format!("GET /h2 Some(\"{}\")", proxy.local_addr());
+    assert_eq!(
+        body,
+        expected.as_str(),
+        "the app sees the HTTP/2 authority as its Host"
+    );
+    proxy.shutdown().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_passed_on_chunk_by_chunk_without_buffering() {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = Arc::new(std::sync::Mutex::new(Some(released)));
+    let service = service_fn(move |_: Request<Body>| {
+        let released = released.lock().unwrap().take().expect("one request");
+        async move {
+            let chunks = futures_util::stream::unfold(0, move |step| async move {
+                match step {
+                    0 => Some((Ok::<_, BoxError>(Frame::data(Bytes::from("first"))), 1)),
+                    _ => None,
+                }
+            });
+            let tail = futures_util::stream::once(async move {
+                released.await.ok();
+                Ok::<_, BoxError>(Frame::data(Bytes::from("second")))
+            });
+            use futures_util::StreamExt;
+            let body = StreamBody::new(chunks.chain(tail));
+            Ok::<_, BoxError>(Response::new(BodyExt::boxed_unsync(body)))
+        }
+    });
+    let app = net::serve(listener().await, service).unwrap();
+    let proxy = net::serve(
+        listener().await,
+        Forward::new(10, false).to(app.local_addr()),
+    )
+    .unwrap();
+
+    let request = Request::get(format!("http://{}/", proxy.local_addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = client().request(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(
+        first, "first",
+        "the first chunk arrives while the app still holds the rest"
+    );
+    release.send(()).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second");
+    proxy.shutdown().await;
+    app.abort();
+}

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use http::{HeaderMap, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::BodyExt;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -63,6 +63,7 @@ impl ForwardError {
 pub struct Forward {
     client: Client<HttpConnector, Body>,
     default: Option<SocketAddr>,
+    h2c: bool,
 }
 
 impl Forward {
@@ -80,6 +81,7 @@ impl Forward {
         Self {
             client,
             default: None,
+            h2c,
         }
     }
 
@@ -109,14 +111,19 @@ impl tower::Service<Request<Body>> for Forward {
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let client = self.client.clone();
-        let default = self.default;
-        Box::pin(async move { forward(client, default, request).await.map_err(Into::into) })
+        let (default, h2c) = (self.default, self.h2c);
+        Box::pin(async move {
+            forward(client, default, h2c, request)
+                .await
+                .map_err(Into::into)
+        })
     }
 }
 
 async fn forward(
     client: Client<HttpConnector, Body>,
     default: Option<SocketAddr>,
+    h2c: bool,
     mut request: Request<Body>,
 ) -> Result<Response<Body>, ForwardError> {
     let destination = request
@@ -128,7 +135,22 @@ async fn forward(
     let upgrade = wants_upgrade(request.headers());
     let hold = request.extensions_mut().remove::<ConnectionHold>();
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut request));
+    // An HTTP/2 request names its host in the URI's authority, which is replaced by
+    // the destination below: keep it as the Host header the app will see.
+    if !request.headers().contains_key(header::HOST) {
+        if let Some(authority) = request.uri().authority() {
+            if let Ok(host) = header::HeaderValue::from_str(authority.as_str()) {
+                request.headers_mut().insert(header::HOST, host);
+            }
+        }
+    }
     *request.uri_mut() = upstream_uri(destination, request.uri()).map_err(ForwardError::BadUri)?;
+    // The upstream leg speaks its own protocol whatever the client spoke.
+    *request.version_mut() = if h2c {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     strip_hop_by_hop(request.headers_mut(), upgrade);
     let mut response = client
         .request(request)
