@@ -1,20 +1,12 @@
 //! The `kpa_replay` example, run as a real process on trace files.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The example binary that `cargo test` built beside this test.
 fn replay_binary() -> PathBuf {
-    let test_exe = std::env::current_exe().expect("test executable path");
-    let debug_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = debug_dir
-        .join("examples")
-        .join(format!("kpa_replay{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is built by cargo test", bin.display());
-    bin
+    support::example("kpa_replay")
 }
 
 fn write_trace(name: &str, contents: &str) -> PathBuf {
