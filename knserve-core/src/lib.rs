@@ -23,6 +23,7 @@ pub mod error;
 mod key;
 pub mod net;
 pub mod queue;
+pub mod reconcile;
 pub mod router;
 pub mod time;
 pub mod timeout;

@@ -1,7 +1,13 @@
 //! knserve-local: the one-machine backend.
 //!
-//! Instances are local processes or in-process tower services, driven by the state
-//! machines of [`knserve_core`]. This crate is being built up; today it re-exports the
-//! core model it will serve.
+//! Instances are local processes ([`process`]) or in-process tower services, driven by
+//! the state machines of [`knserve_core`]; the `knserve` binary serves ingress,
+//! activator, autoscaler and queue-proxy in one process and is driven through its admin
+//! API ([`admin`]) by the CLI ([`cli`]).
+
+pub mod admin;
+pub mod cli;
+pub mod process;
+pub mod state;
 
 pub use knserve_core as core;

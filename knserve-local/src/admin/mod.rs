@@ -1,0 +1,60 @@
+//! The admin API: how the `knserve` CLI talks to a running `knserve serve`.
+//!
+//! HTTP/1.1 on a loopback listener. Every path under `/v1/` requires
+//! `Authorization: Bearer <token>`, the token the server wrote to its state directory
+//! (see [`crate::state`]); `GET /metrics` (Prometheus text) does not. Bodies are JSON
+//! except where noted. Errors are an [`ErrorBody`] with a 4xx/5xx status.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `POST /v1/apply` | Service YAML (one or more documents) | 200 [`ApplyResponse`]; 400 [`ErrorBody`] — all or nothing |
+//! | `POST /v1/validate` | Service YAML | 200 [`ApplyResponse`] (action `valid`); 400 [`ErrorBody`] |
+//! | `GET /v1/services` | | `[Service]` with status |
+//! | `GET /v1/configurations`, `/v1/revisions`, `/v1/routes` | | arrays of those objects |
+//! | `GET /v1/services/{ns}/{name}` | | `Service`; 404 |
+//! | `GET /v1/revisions/{ns}/{name}` | | `Revision`; 404 |
+//! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`]; 404 |
+//! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout|stderr> <line>`; 404 |
+//! | `GET /metrics` | | Prometheus text, no token needed |
+
+use serde::{Deserialize, Serialize};
+
+/// Every admin path that needs the token starts with this.
+pub const API_PREFIX: &str = "/v1/";
+
+/// One resource an apply or validate touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// `Service`.
+    pub kind: String,
+    /// Namespace (defaulted to `default`).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `created`, `configured` (a new generation), `unchanged`, or `valid` (validate).
+    pub action: String,
+    /// Warnings that did not block it (e.g. unknown `autoscaling.knative.dev/*` keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The answer to `POST /v1/apply` and `POST /v1/validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    /// One entry per document, in input order.
+    pub results: Vec<Applied>,
+}
+
+/// The answer to a successful delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// `namespace/name` of the Service removed (with its Configuration, Revisions, Route).
+    pub deleted: String,
+}
+
+/// Every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// One line per problem; for invalid input `"<document>: <field path>: <rule>"`.
+    pub errors: Vec<String>,
+}

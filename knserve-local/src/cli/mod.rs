@@ -1,0 +1,1 @@
+//! The `knserve` client subcommands.

@@ -1,0 +1,1 @@
+//! Supervised local processes: one per instance of a process-backed revision.
