@@ -1,0 +1,253 @@
+//! Durations on the command line, RFC 3339 timestamps and kubectl-style ages — by hand,
+//! without a date library.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A `--wait-timeout` value that is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid duration {input:?}: expected a number of seconds or units like 90s, 10m, 1h30m, 500ms"
+)]
+pub struct InvalidDuration {
+    /// What was given.
+    pub input: String,
+}
+
+/// Parses `90s`, `10m`, `1h30m`, `500ms` or a bare number of seconds (`45`).
+///
+/// Units: `ms`, `s`, `m`, `h`; whole numbers only.
+pub fn parse_duration(input: &str) -> Result<Duration, InvalidDuration> {
+    let invalid = || InvalidDuration {
+        input: input.to_owned(),
+    };
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            _ => return Err(invalid()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// The wall clock in seconds since the Unix epoch (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (`2024-05-01T12:00:00Z`,
+/// `2024-05-01T14:00:00.5+02:00`); fractions are dropped. `None` when malformed.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || !matches!(bytes[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| bytes[i] != c)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.find(|c: char| !c.is_ascii_digit())?;
+        rest = &fraction[digits..];
+    }
+    let offset = parse_offset(rest)?;
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// `Z` or `±hh:mm`, in seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i64> {
+    if text.eq_ignore_ascii_case("z") {
+        return Some(0);
+    }
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text[1..].split_once(':')?;
+    let valid = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !valid(hours) || !valid(minutes) {
+        return None;
+    }
+    let hours: i64 = hours.parse().ok()?;
+    let minutes: i64 = minutes.parse().ok()?;
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// A duration as kubectl and kn print ages (`45s`, `3m20s`, `5h`, `2d3h`, `400d`, `3y2d`).
+///
+/// Same thresholds as Kubernetes' `duration.HumanDuration`; a negative duration (clock
+/// skew) prints as `0s`.
+pub fn human_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    if seconds < 120 {
+        format!("{seconds}s")
+    } else if minutes < 10 {
+        match seconds % 60 {
+            0 => format!("{minutes}m"),
+            s => format!("{minutes}m{s}s"),
+        }
+    } else if minutes < 3 * 60 {
+        format!("{minutes}m")
+    } else if hours < 8 {
+        match minutes % 60 {
+            0 => format!("{hours}h"),
+            m => format!("{hours}h{m}m"),
+        }
+    } else if hours < 48 {
+        format!("{hours}h")
+    } else if hours < 24 * 8 {
+        match hours % 24 {
+            0 => format!("{days}d"),
+            h => format!("{days}d{h}h"),
+        }
+    } else if days < 365 * 2 {
+        format!("{days}d")
+    } else if days < 365 * 8 {
+        match days % 365 {
+            0 => format!("{}y", days / 365),
+            d => format!("{}y{d}d", days / 365),
+        }
+    } else {
+        format!("{}y", days / 365)
+    }
+}
+
+/// The age of an object created at `timestamp` (RFC 3339), seen at `now` (Unix seconds);
+/// `<unknown>` when the timestamp is missing or malformed, as kn prints it.
+pub fn age(timestamp: Option<&str>, now: i64) -> String {
+    match timestamp.and_then(parse_rfc3339) {
+        Some(created) => human_duration(now - created),
+        None => "<unknown>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_units_and_compounds() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            parse_duration("45"),
+            Ok(Duration::from_secs(45)),
+            "a bare number is seconds"
+        );
+    }
+
+    #[test]
+    fn durations_reject_unknown_units_and_garbage() {
+        for bad in ["", "10x", "m", "1.5s", "-3s", "10 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} is not a duration");
+        }
+    }
+
+    #[test]
+    fn timestamps_parse_with_zulu_fractions_and_offsets() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-03-01T00:00:00Z"), Some(1_709_251_200));
+        assert_eq!(
+            parse_rfc3339("2024-03-01T02:00:00.123456+02:00"),
+            Some(1_709_251_200),
+            "an offset east of UTC is subtracted"
+        );
+        assert_eq!(parse_rfc3339("2000-02-29T12:30:05Z"), Some(951_827_405));
+    }
+
+    #[test]
+    fn malformed_timestamps_are_rejected() {
+        for bad in [
+            "",
+            "2024-03-01",
+            "2024-13-01T00:00:00Z",
+            "2024-03-01T00:00:00",
+            "2024-03-01T00:00:00+0200",
+            "20x4-03-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?} is not RFC 3339");
+        }
+    }
+
+    #[test]
+    fn ages_follow_kubectl_thresholds() {
+        let cases = [
+            (-5, "0s"),
+            (45, "45s"),
+            (119, "119s"),
+            (200, "3m20s"),
+            (300, "5m"),
+            (3000, "50m"),
+            (4 * 3600 + 120, "4h2m"),
+            (20 * 3600, "20h"),
+            (3 * 86_400 + 5 * 3600, "3d5h"),
+            (400 * 86_400, "400d"),
+            (3 * 365 * 86_400 + 2 * 86_400, "3y2d"),
+            (10 * 365 * 86_400, "10y"),
+        ];
+        for (seconds, want) in cases {
+            assert_eq!(human_duration(seconds), want, "age of {seconds}s");
+        }
+    }
+
+    #[test]
+    fn age_of_a_missing_timestamp_is_unknown() {
+        assert_eq!(age(None, 100), "<unknown>");
+        assert_eq!(age(Some("yesterday"), 100), "<unknown>");
+        assert_eq!(age(Some("1970-01-01T00:00:10Z"), 100), "90s");
+    }
+}
