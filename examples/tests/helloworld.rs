@@ -1,44 +1,21 @@
-//! The `helloworld` example, run as a real process on a free loopback port.
+//! The `helloworld` binary, run as a real process on a free loopback port.
 
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    process::{Child, Command, Stdio},
+    process::Command,
 };
-use support::example;
+use support::App;
 
-/// Stops the example when the test ends, passing or failing.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+const HELLOWORLD: &str = env!("CARGO_BIN_EXE_helloworld");
 
 #[test]
 fn helloworld_greets_its_target_on_the_port_it_is_given() {
-    let mut child = Command::new(example("helloworld"))
-        .env("PORT", "0")
-        .env("TARGET", "knserve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start helloworld");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _running = Running(child);
-    let address = line
-        .trim()
-        .strip_prefix("helloworld listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let app = App::start(HELLOWORLD, &[("TARGET", "knserve")]);
 
-    let mut stream = TcpStream::connect(address).unwrap();
+    let mut stream = TcpStream::connect(app.address).unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -52,8 +29,18 @@ fn helloworld_greets_its_target_on_the_port_it_is_given() {
 }
 
 #[test]
+fn helloworld_exits_cleanly_on_sigterm() {
+    let mut app = App::start(HELLOWORLD, &[]);
+    app.sigterm();
+    assert!(
+        app.wait_exit(),
+        "SIGTERM stops the server gracefully and exits 0"
+    );
+}
+
+#[test]
 fn a_bad_port_is_named_and_exits_non_zero() {
-    let output = Command::new(example("helloworld"))
+    let output = Command::new(HELLOWORLD)
         .env("PORT", "eighty")
         .output()
         .unwrap();

@@ -1,12 +1,21 @@
 //! The `kpa_replay` example, run as a real process on trace files.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The `kpa_replay` example that `cargo test` builds into `target/<profile>/examples/`
+/// (`CARGO_BIN_EXE_*` names binaries only, not examples).
 fn replay_binary() -> PathBuf {
-    support::example("kpa_replay")
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("kpa_replay{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is built by cargo test", bin.display());
+    bin
 }
 
 fn write_trace(name: &str, contents: &str) -> PathBuf {
