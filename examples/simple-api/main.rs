@@ -20,6 +20,7 @@
 
 use std::{
     convert::Infallible,
+    io::Write as _,
     net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Duration,
@@ -137,10 +138,9 @@ async fn handle(
     let path = request.uri().path().to_owned();
     let response = route(&info, request).await;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
-    println!(
-        "{method} {path} {} {millis:.3}ms",
-        response.status().as_u16()
-    );
+    let status = response.status().as_u16();
+    // Not `println!`: a closed stdout must not take the request down with a panic.
+    let _ = writeln!(std::io::stdout(), "{method} {path} {status} {millis:.3}ms");
     Ok(response)
 }
 
