@@ -5,50 +5,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A `--wait-timeout` value that is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid duration {input:?}: expected a number of seconds or units like 90s, 10m, 1h30m, 500ms"
-)]
+#[error("invalid duration {input:?}: expected seconds or a duration like 90s, 10m, 1h30m, 500ms")]
 pub struct InvalidDuration {
     /// What was given.
     pub input: String,
 }
 
-/// Parses `90s`, `10m`, `1h30m`, `500ms` or a bare number of seconds (`45`).
-///
-/// Units: `ms`, `s`, `m`, `h`; whole numbers only.
+/// Parses a bare number of seconds (`45`) or a Go duration (`90s`, `10m`, `1h30m`,
+/// `500ms`, `1.5h`; see [`knserve_core::duration::parse_duration`]).
 pub fn parse_duration(input: &str) -> Result<Duration, InvalidDuration> {
-    let invalid = || InvalidDuration {
-        input: input.to_owned(),
-    };
     let text = input.trim();
-    if text.is_empty() {
-        return Err(invalid());
-    }
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.saturating_mul(60)),
-            "h" => Duration::from_secs(value.saturating_mul(3600)),
-            _ => return Err(invalid()),
-        };
-        total = total.saturating_add(part);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    knserve_core::duration::parse_duration(text).map_err(|_| InvalidDuration {
+        input: input.to_owned(),
+    })
 }
 
 /// The wall clock in seconds since the Unix epoch (0 if the clock is before 1970).
@@ -192,7 +164,7 @@ mod tests {
 
     #[test]
     fn durations_reject_unknown_units_and_garbage() {
-        for bad in ["", "10x", "m", "1.5s", "-3s", "10 m"] {
+        for bad in ["", "10x", "m", "-3s", "10 m"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} is not a duration");
         }
     }
