@@ -161,4 +161,6 @@ pub async fn run(command: ClientCommand, state: &StateDir) -> anyhow::Result<Exi
 }
 
 #[cfg(test)]
+mod remote_tests;
+#[cfg(test)]
 mod tests;
