@@ -77,7 +77,13 @@ impl Child {
         }
         Ok(Self {
             child,
-            group: Group(i32::try_from(pid).ok().map(Pid::from_raw)),
+            // Never a group of 0: killpg(0) would signal the server's own group.
+            group: Group(
+                i32::try_from(pid)
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .map(Pid::from_raw),
+            ),
             readers: Readers(readers),
             started: Instant::now(),
             mark,

@@ -69,7 +69,9 @@ pub enum ProcessStatus {
         exit: ExitInfo,
         /// Consecutive failures, this one included.
         failures: u32,
-        /// The back-off before the next start; `None` once no restart will follow.
+        /// The back-off before the next start. Always `Some` today (every exit is
+        /// restarted, as with `restartPolicy: Always`); `None` would mean no restart
+        /// follows.
         restarting_in: Option<Duration>,
         /// Whether the failures reached the policy's crash-loop threshold.
         crash_loop: bool,
