@@ -134,6 +134,7 @@ pub fn render_objects<T: Serialize>(
     format: OutputFormat,
     items: &[T],
 ) -> Result<String, serde_json::Error> {
+    let items = serde_json::to_value(items)?;
     let list = serde_json::json!({
         "apiVersion": knserve_core::api::API_VERSION,
         "kind": kind.list_kind(),

@@ -111,15 +111,7 @@ async fn answer(
 }
 
 fn command(args: &[&str]) -> ClientCommand {
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: ClientCommand,
-    }
-    let args = std::iter::once("knserve").chain(args.iter().copied());
-    <Cli as clap::Parser>::try_parse_from(args)
-        .expect("test arguments parse")
-        .command
+    super::tests::parse(args).expect("test arguments parse")
 }
 
 #[tokio::test]

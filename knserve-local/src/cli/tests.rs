@@ -8,7 +8,7 @@ struct Cli {
     command: ClientCommand,
 }
 
-fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+pub(super) fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
     Cli::try_parse_from(std::iter::once("knserve").chain(args.iter().copied())).map(|c| c.command)
 }
 
