@@ -7,7 +7,10 @@
 
 pub mod admin;
 pub mod cli;
+pub mod config;
 pub mod process;
+pub mod runtime;
+pub mod server;
 pub mod state;
 
 pub use knserve_core as core;

@@ -7,12 +7,14 @@
 //! - [`rewrite`]: the header changes on the way to the app (§4.6).
 //! - [`drain`]: health checks, hash probes and graceful drain (§4.2, §4.5).
 //! - [`readiness`]: probing the user app (§4.3).
+//! - [`stack`]: the whole handler chain, as every backend assembles it.
 
 mod breaker;
 pub mod drain;
 pub mod limit;
 pub mod readiness;
 pub mod rewrite;
+pub mod stack;
 pub mod stats;
 
 pub use self::breaker::{Admission, Breaker, WaiterId};

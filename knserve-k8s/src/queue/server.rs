@@ -3,26 +3,19 @@
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, StatusCode, header};
 use knserve_core::{
-    net::{
-        self, Body, BoxError, Forward, ServeHandle,
-        metrics::{MetricsLayer, RequestMetrics},
-    },
+    net::{self, Body, BoxError, Forward, ServeHandle, metrics::RequestMetrics},
     queue::{
-        drain::{
-            DrainHandle, DrainLayer, Drainer, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY,
-            TrackLayer,
-        },
-        limit::ConcurrencyLimitLayer,
+        drain::{DrainHandle, Drainer, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY},
         readiness::Readiness,
-        rewrite::RewriteLayer,
-        stats::{StatsHandle, StatsLayer, prometheus_text, reporter},
+        stack::{HttpService, QueueStack},
+        stats::{StatsHandle, prometheus_text, reporter},
     },
-    timeout::{TimeoutLayer, TimeoutLimits},
+    timeout::TimeoutLimits,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tower::{ServiceBuilder, service_fn};
+use tower::service_fn;
 use tracing::{info, warn};
 
 use super::QueueEnv;
@@ -171,9 +164,7 @@ impl QueueProxy {
     }
 }
 
-type HttpService = tower::util::BoxCloneService<Request<Body>, Response<Body>, BoxError>;
-
-/// The main handler chain of §4.2, outermost first.
+/// The main handler chain of §4.2, outermost first, in front of a proxy to the app.
 fn serving_stack(
     env: &QueueEnv,
     readiness: Readiness,
@@ -187,23 +178,20 @@ fn serving_stack(
         0 => UNLIMITED_IDLE_CONNECTIONS,
         cc => cc as usize,
     };
-    let limits = TimeoutLimits::from_seconds(
-        env.timeout.as_secs(),
-        env.response_start_timeout.map(|d| d.as_secs()),
-        env.idle_timeout.map(|d| d.as_secs()),
-    );
-    let stack = ServiceBuilder::new()
-        .layer(DrainLayer::new(drain.clone(), readiness))
-        .layer(TrackLayer::new(in_flight.clone()))
-        .layer(TimeoutLayer::queue_proxy(limits))
-        .layer(RewriteLayer)
-        .layer(StatsLayer::new(stats.clone()))
-        .layer(ConcurrencyLimitLayer::for_container_concurrency(
-            env.container_concurrency,
-        ))
-        .layer(MetricsLayer::new(request_metrics.clone()))
-        .service(Forward::new(idle, false).to(app));
-    tower::util::BoxCloneService::new(stack)
+    let stack = QueueStack {
+        drain: drain.clone(),
+        in_flight: in_flight.clone(),
+        stats: stats.clone(),
+        metrics: request_metrics.clone(),
+        readiness,
+        limits: TimeoutLimits::from_seconds(
+            env.timeout.as_secs(),
+            env.response_start_timeout.map(|d| d.as_secs()),
+            env.idle_timeout.map(|d| d.as_secs()),
+        ),
+        container_concurrency: env.container_concurrency,
+    };
+    stack.wrap(Forward::new(idle, false).to(app))
 }
 
 /// `GET /wait-for-drain`, the user container's preStop hook (§4.5): drains, answers

@@ -19,6 +19,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod server;
+
 /// Every admin path that needs the token starts with this.
 pub const API_PREFIX: &str = "/v1/";
 

@@ -1,0 +1,74 @@
+//! The queue-proxy's handler chain of §4.2, assembled once for every backend.
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use tower::{Service, ServiceBuilder, util::BoxCloneService};
+
+use super::{
+    drain::{DrainHandle, DrainLayer, InFlight, TrackLayer},
+    limit::ConcurrencyLimitLayer,
+    readiness::Readiness,
+    rewrite::RewriteLayer,
+    stats::{StatsHandle, StatsLayer},
+};
+use crate::{
+    net::{
+        Body, BoxError,
+        metrics::{MetricsLayer, RequestMetrics},
+    },
+    timeout::{TimeoutLayer, TimeoutLimits},
+};
+
+/// A boxed request-path service, as the stack returns it.
+pub type HttpService = BoxCloneService<Request<Body>, Response<Body>, BoxError>;
+
+/// The shared state of one instance's queue-proxy: its drain, in-flight count, stats
+/// and request metrics, plus the per-revision settings of the chain.
+///
+/// The Kubernetes sidecar and the local backend's per-instance proxy build the same
+/// chain from this, outermost first: drain and probes, in-flight tracking, timeouts,
+/// header rewrite, stats, the `containerConcurrency` breaker, request metrics.
+#[derive(Debug, Clone)]
+pub struct QueueStack {
+    /// Health checks, hash probes and the drain.
+    pub drain: DrainHandle,
+    /// Requests (and upgraded connections) in flight.
+    pub in_flight: InFlight,
+    /// The autoscaler's request statistics.
+    pub stats: StatsHandle,
+    /// Prometheus request metrics.
+    pub metrics: Arc<RequestMetrics>,
+    /// The user container's readiness probe.
+    pub readiness: Readiness,
+    /// The revision's timeouts.
+    pub limits: TimeoutLimits,
+    /// `containerConcurrency`; 0 is unlimited.
+    pub container_concurrency: u32,
+}
+
+impl QueueStack {
+    /// The chain around `app`, the user container (a proxy to it, or an in-process
+    /// service).
+    pub fn wrap<S>(&self, app: S) -> HttpService
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let stack = ServiceBuilder::new()
+            .layer(DrainLayer::new(self.drain.clone(), self.readiness.clone()))
+            .layer(TrackLayer::new(self.in_flight.clone()))
+            .layer(TimeoutLayer::queue_proxy(self.limits))
+            .layer(RewriteLayer)
+            .layer(StatsLayer::new(self.stats.clone()))
+            .layer(ConcurrencyLimitLayer::for_container_concurrency(
+                self.container_concurrency,
+            ))
+            .layer(MetricsLayer::new(self.metrics.clone()))
+            .service(app);
+        BoxCloneService::new(stack)
+    }
+}

@@ -1,0 +1,353 @@
+//! `knserve serve --config FILE`: the server's configuration, in Knative's config-map
+//! keys.
+//!
+//! The file is YAML in either of two shapes, and may mix them across documents:
+//!
+//! ```yaml
+//! # A mapping from config-map name to its data…
+//! config-autoscaler:
+//!   stable-window: "6s"
+//! config-domain:
+//!   example.com: ""
+//! ---
+//! # …or the ConfigMaps themselves, as `kubectl get cm -o yaml` prints them.
+//! apiVersion: v1
+//! kind: ConfigMap
+//! metadata: { name: config-features }
+//! data: { tag-header-based-routing: enabled }
+//! ```
+//!
+//! Maps: `config-autoscaler`, `config-defaults`, `config-domain`, `config-features`,
+//! `config-network`, and `knserve` for what only the local backend has (see
+//! [`LocalConfig`]). Every value defaults to Knative's, with one deliberate
+//! difference: with no `config-domain`, routes get the domain `example.com` (Knative's
+//! historical default) rather than the cluster-local `svc.cluster.local`, since a
+//! machine without a cluster has no cluster-local network to keep them on.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use knserve_core::{
+    api::{RoutingConfig, ValidationConfig},
+    config::{
+        AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, InvalidConfig,
+        NetworkConfig, Parser,
+    },
+};
+
+/// The domain routes get when the file sets no `config-domain`.
+pub const LOCAL_DEFAULT_DOMAIN: &str = "example.com";
+
+/// Settings of the local backend alone: the `knserve` map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalConfig {
+    /// `restart-initial-backoff`: the first wait before restarting a crashed instance
+    /// (doubling up to `restart-max-backoff`). Default 1 s.
+    pub restart_initial_backoff: Duration,
+    /// `restart-max-backoff`. Default 30 s.
+    pub restart_max_backoff: Duration,
+    /// `crash-loop-failures`: consecutive failed starts after which the revision is
+    /// failed and requests waiting for it get 503 with the reason. Default 3.
+    pub crash_loop_failures: u32,
+}
+
+impl LocalConfig {
+    /// The map's name.
+    pub const NAME: &'static str = "knserve";
+    /// Its keys.
+    pub const KEYS: &'static [&'static str] = &[
+        "restart-initial-backoff",
+        "restart-max-backoff",
+        "crash-loop-failures",
+    ];
+
+    fn from_map(data: &BTreeMap<String, String>) -> Result<Self, InvalidConfig> {
+        let defaults = Self::default();
+        let p = Parser::new(Self::NAME, data);
+        let config = Self {
+            restart_initial_backoff: p
+                .duration("restart-initial-backoff", defaults.restart_initial_backoff)?,
+            restart_max_backoff: p.duration("restart-max-backoff", defaults.restart_max_backoff)?,
+            crash_loop_failures: p.count("crash-loop-failures", defaults.crash_loop_failures)?,
+        };
+        if config.crash_loop_failures == 0 {
+            return Err(p.invalid("crash-loop-failures", "0", "must be at least 1"));
+        }
+        Ok(config)
+    }
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            restart_initial_backoff: Duration::from_secs(1),
+            restart_max_backoff: Duration::from_secs(30),
+            crash_loop_failures: 3,
+        }
+    }
+}
+
+/// Everything `knserve serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// What validation and defaulting of applied Services use.
+    pub validation: ValidationConfig,
+    /// Hosts and URLs.
+    pub routing: RoutingConfig,
+    /// The local backend's own settings.
+    pub local: LocalConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::from_maps(&BTreeMap::new()).expect("the defaults are valid")
+    }
+}
+
+/// Why the configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not YAML of either accepted shape.
+    #[error("{path}: {message}")]
+    Shape {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the document or map.
+        message: String,
+    },
+    /// A value breaks its key's rule.
+    #[error("{path}: {source}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key, value and rule.
+        #[source]
+        source: InvalidConfig,
+    },
+}
+
+type Maps = BTreeMap<String, BTreeMap<String, String>>;
+
+const MAP_NAMES: [&str; 6] = [
+    AutoscalerConfig::NAME,
+    DefaultsConfig::NAME,
+    DomainConfig::NAME,
+    FeaturesConfig::NAME,
+    NetworkConfig::NAME,
+    LocalConfig::NAME,
+];
+
+impl ServerConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Shape { message, .. } => ConfigError::Shape {
+                path: shown.clone(),
+                message,
+            },
+            ConfigError::Invalid { source, .. } => ConfigError::Invalid {
+                path: shown.clone(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses the file's text (see the module docs for its shapes).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let shape = |message: String| ConfigError::Shape {
+            path: String::new(),
+            message,
+        };
+        let mut maps = Maps::new();
+        for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let value = serde_yaml_ng::Value::deserialize_from(document)
+                .map_err(|e| shape(format!("document {}: {e}", index + 1)))?;
+            collect_document(index + 1, value, &mut maps).map_err(shape)?;
+        }
+        Self::from_maps(&maps).map_err(|source| ConfigError::Invalid {
+            path: String::new(),
+            source,
+        })
+    }
+
+    fn from_maps(maps: &Maps) -> Result<Self, InvalidConfig> {
+        let empty = BTreeMap::new();
+        let map = |name: &str| maps.get(name).unwrap_or(&empty);
+        let autoscaler = AutoscalerConfig::from_map(map(AutoscalerConfig::NAME))?;
+        autoscaler.validate()?;
+        let defaults = DefaultsConfig::from_map(map(DefaultsConfig::NAME))?;
+        defaults.validate()?;
+        let features = FeaturesConfig::from_map(map(FeaturesConfig::NAME))?;
+        let network = NetworkConfig::from_map(map(NetworkConfig::NAME))?;
+        network.validate()?;
+        let domain = match maps.get(DomainConfig::NAME) {
+            Some(data) => DomainConfig::from_map(data)?,
+            None => DomainConfig::from_map([(LOCAL_DEFAULT_DOMAIN, "")])?,
+        };
+        Ok(Self {
+            validation: ValidationConfig {
+                autoscaler,
+                defaults,
+                features,
+            },
+            routing: RoutingConfig { network, domain },
+            local: LocalConfig::from_map(map(LocalConfig::NAME))?,
+        })
+    }
+}
+
+trait DeserializeFrom: Sized {
+    fn deserialize_from(de: serde_yaml_ng::Deserializer<'_>) -> Result<Self, serde_yaml_ng::Error>;
+}
+
+impl DeserializeFrom for serde_yaml_ng::Value {
+    fn deserialize_from(de: serde_yaml_ng::Deserializer<'_>) -> Result<Self, serde_yaml_ng::Error> {
+        serde::Deserialize::deserialize(de)
+    }
+}
+
+/// Adds one document's maps: a ConfigMap, or a mapping of map names to data.
+fn collect_document(
+    index: usize,
+    value: serde_yaml_ng::Value,
+    maps: &mut Maps,
+) -> Result<(), String> {
+    use serde_yaml_ng::Value;
+    let Value::Mapping(mapping) = value else {
+        return match value {
+            Value::Null => Ok(()),
+            _ => Err(format!("document {index}: must be a mapping")),
+        };
+    };
+    if mapping.get("kind").and_then(Value::as_str) == Some("ConfigMap") {
+        let name = mapping
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("document {index}: a ConfigMap needs metadata.name"))?;
+        let data = mapping.get("data").cloned().unwrap_or(Value::Null);
+        return add_map(maps, name, data, &format!("document {index} ({name}).data"));
+    }
+    for (name, data) in mapping {
+        let name = name
+            .as_str()
+            .ok_or_else(|| format!("document {index}: keys must be config-map names"))?;
+        add_map(maps, name, data, &format!("document {index}: {name}"))?;
+    }
+    Ok(())
+}
+
+fn add_map(
+    maps: &mut Maps,
+    name: &str,
+    data: serde_yaml_ng::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_yaml_ng::Value;
+    if !MAP_NAMES.contains(&name) {
+        return Err(format!(
+            "{at}: unknown config map `{name}`; expected one of {}",
+            MAP_NAMES.join(", ")
+        ));
+    }
+    let entries = match data {
+        Value::Null => return Ok(()),
+        Value::Mapping(entries) => entries,
+        _ => return Err(format!("{at}: must be a mapping of keys to values")),
+    };
+    let map = maps.entry(name.to_owned()).or_default();
+    for (key, value) in entries {
+        let key = scalar(&key).ok_or_else(|| format!("{at}: keys must be strings"))?;
+        let value = match value {
+            Value::Null => String::new(),
+            other => scalar(&other)
+                .ok_or_else(|| format!("{at}.{key}: must be a string, number or boolean"))?,
+        };
+        map.insert(key, value);
+    }
+    Ok(())
+}
+
+fn scalar(value: &serde_yaml_ng::Value) -> Option<String> {
+    use serde_yaml_ng::Value;
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_knatives_defaults_and_the_example_com_domain() {
+        let config = ServerConfig::parse("").unwrap();
+        assert_eq!(config.validation.autoscaler, AutoscalerConfig::default());
+        assert_eq!(
+            config.routing.domain.domains.keys().collect::<Vec<_>>(),
+            ["example.com"],
+            "local routes are public on example.com by default"
+        );
+        assert_eq!(config.local, LocalConfig::default());
+    }
+
+    #[test]
+    fn both_shapes_are_read_and_numbers_become_strings() {
+        let text = "config-autoscaler:\n  stable-window: 6s\n  panic-window-percentage: 50\n  container-concurrency-target-default: 50\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: config-domain}\ndata:\n  knserve.test: \"\"\n";
+        let config = ServerConfig::parse(text).unwrap();
+        assert_eq!(
+            config.validation.autoscaler.stable_window,
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            config
+                .validation
+                .autoscaler
+                .container_concurrency_target_default,
+            50.0
+        );
+        assert_eq!(
+            config.routing.domain.domains.keys().collect::<Vec<_>>(),
+            ["knserve.test"]
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_its_map_and_key() {
+        let error = ServerConfig::parse("config-autoscaler:\n  stable-window: 2s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("config-autoscaler") && error.contains("stable-window"),
+            "{error}"
+        );
+        let error = ServerConfig::parse("config-autoscalr: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown config map `config-autoscalr`"),
+            "{error}"
+        );
+        let error = ServerConfig::parse("knserve:\n  crash-loop-failures: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("crash-loop-failures"), "{error}");
+    }
+}

@@ -1,0 +1,418 @@
+//! The control loop: stats in, decisions out (see the module docs of [`super`]).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use knserve_core::{
+    RevisionKey,
+    autoscaler::{
+        Autoscaler, DEFAULT_PROGRESS_DEADLINE, DeciderStatus, Observed, Reachability,
+        ScalingParams, SksMode, TICK_INTERVAL, metrics::Stat,
+    },
+    reconcile,
+    router::{Hop, RouteTable, RouteTraffic},
+    time::Timestamp,
+};
+use tokio::{sync::mpsc, time::MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use super::{
+    Inner, Source, State,
+    instance::{Instance, InstanceSettings, ProcessTemplate, Workload},
+    revision::RevisionRt,
+};
+use crate::process::RestartPolicy;
+
+/// How often instance stats are cut and fed to the autoscaler (Knative scrapes each
+/// second).
+const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs until the runtime is dropped.
+pub(super) async fn run(inner: Arc<Inner>, mut stats: mpsc::Receiver<(RevisionKey, Stat)>) {
+    let mut scrape = tokio::time::interval(SCRAPE_INTERVAL);
+    scrape.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = scrape.tick() => inner.scrape(),
+            Some((key, stat)) = stats.recv() => inner.record(&key, &stat),
+            () = inner.wake.notified() => {}
+        }
+        inner.pass();
+    }
+}
+
+/// What a pass decided to do outside the lock.
+struct Actions {
+    starts: Vec<(RevisionKey, String, Workload, InstanceSettings, Duration)>,
+    stops: Vec<(Instance, Duration)>,
+}
+
+impl Inner {
+    /// Cuts every instance's stats and records them.
+    fn scrape(&self) {
+        let now = self.now();
+        let mut state = self.lock();
+        let State { revisions, kpa, .. } = &mut *state;
+        for (key, rt) in revisions.iter() {
+            for instance in &rt.instances {
+                let stats = instance.stats();
+                let stat = stats.report(stats.now());
+                if kpa.record(now, key, &stat) {
+                    kpa.decide(now, key);
+                }
+            }
+        }
+    }
+
+    /// Records a stat from the activator; a poke (demand at zero) is decided at once.
+    fn record(&self, key: &RevisionKey, stat: &Stat) {
+        let now = self.now();
+        let mut state = self.lock();
+        if state.kpa.record(now, key, stat) {
+            debug!(revision = %key, "poked: deciding now");
+            state.kpa.decide(now, key);
+        }
+    }
+
+    /// One reconcile of everything.
+    fn pass(self: &Arc<Self>) {
+        let now = self.now();
+        let mut actions = Actions {
+            starts: Vec::new(),
+            stops: Vec::new(),
+        };
+        {
+            let mut state = self.lock();
+            self.sync_revisions(&mut state, now, &mut actions);
+            if state
+                .last_tick
+                .is_none_or(|last| now.saturating_since(last) >= TICK_INTERVAL)
+            {
+                let mut changed = Vec::new();
+                state.kpa.tick(now, &mut changed);
+                state.last_tick = Some(now);
+            }
+            let State { revisions, kpa, .. } = &mut *state;
+            for rt in revisions.values_mut() {
+                scale(rt, kpa, now, &mut actions);
+            }
+            self.publish(&state);
+            self.observe(&mut state);
+        }
+        for (key, id, workload, settings, grace) in actions.starts {
+            tokio::spawn(start_instance(
+                self.clone(),
+                key,
+                id,
+                workload,
+                settings,
+                grace,
+            ));
+        }
+        for (instance, grace) in actions.stops {
+            tokio::spawn(instance.stop(grace));
+        }
+    }
+
+    /// Creates the runtime side of new revisions and removes that of deleted ones.
+    fn sync_revisions(&self, state: &mut State, now: Timestamp, actions: &mut Actions) {
+        let mut wanted = HashMap::new();
+        for entry in state.services.values() {
+            for revision in &entry.set.revisions {
+                let key = RevisionKey::new(revision.metadata.namespace(), revision.metadata.name());
+                wanted.insert(key, (revision, &entry.source));
+            }
+        }
+        let gone: Vec<_> = state
+            .revisions
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(mut rt) = state.revisions.remove(&key) {
+                info!(revision = %key, "revision deleted; stopping its instances");
+                state.kpa.remove(&key);
+                self.activator.registry.remove(&key);
+                self.activator.table.remove(&key);
+                let grace = rt.grace;
+                actions
+                    .stops
+                    .extend(rt.instances.drain(..).map(|i| (i, grace)));
+            }
+        }
+        for (key, (revision, source)) in wanted {
+            if state.revisions.contains_key(&key) {
+                continue;
+            }
+            let params = match ScalingParams::for_revision(
+                &revision.metadata.annotations,
+                revision.spec.container_concurrency,
+                &self.config.validation.autoscaler,
+                DEFAULT_PROGRESS_DEADLINE,
+            ) {
+                Ok(params) => params,
+                Err(errors) => {
+                    warn!(revision = %key, ?errors, "revision annotations rejected");
+                    continue;
+                }
+            };
+            let workload = match source {
+                Source::InProcess(factory) => Workload::InProcess(factory.clone()),
+                Source::Process => Workload::Process(Box::new(self.template(revision))),
+            };
+            state.kpa.upsert(now, key.clone(), params.clone(), 0);
+            let rt = RevisionRt::new(now, revision, params, workload, &self.activator);
+            info!(revision = %key, initial_scale = rt.target, "revision created");
+            state.revisions.insert(key, rt);
+        }
+    }
+
+    /// The process a revision's instances run.
+    fn template(&self, revision: &knserve_core::api::Revision) -> ProcessTemplate {
+        let spec = &revision.spec;
+        let container = spec.serving_container().or(spec.containers.first());
+        let (mut command, args, env, working_dir, probe) = match container {
+            Some(c) => (
+                c.command.clone(),
+                c.args.clone(),
+                c.env.clone(),
+                c.working_dir.clone(),
+                c.readiness_probe.clone(),
+            ),
+            None => Default::default(),
+        };
+        let program = if command.is_empty() {
+            String::new()
+        } else {
+            command.remove(0)
+        };
+        let meta = &revision.metadata;
+        let mut variables: Vec<(String, String)> = env
+            .into_iter()
+            .filter_map(|var| match var.value {
+                Some(value) => Some((var.name, value)),
+                None if var.value_from.is_some() => {
+                    warn!(revision = %meta.name(), variable = %var.name, "valueFrom is not resolved by the local backend; the variable is left unset");
+                    None
+                }
+                None => Some((var.name, String::new())),
+            })
+            .collect();
+        for (name, label) in [
+            ("K_SERVICE", "serving.knative.dev/service"),
+            ("K_CONFIGURATION", "serving.knative.dev/configuration"),
+        ] {
+            variables.push((
+                name.to_owned(),
+                meta.label(label).unwrap_or_default().to_owned(),
+            ));
+        }
+        variables.push(("K_REVISION".to_owned(), meta.name().to_owned()));
+        let local = &self.config.local;
+        ProcessTemplate {
+            program,
+            args: command.into_iter().chain(args).collect(),
+            env: variables,
+            working_dir: working_dir.map(Into::into),
+            search_path: self.search_path.clone(),
+            probe,
+            container_port: spec.user_port(),
+            restart: RestartPolicy {
+                initial_backoff: local.restart_initial_backoff,
+                max_backoff: local.restart_max_backoff,
+                crash_loop_after: local.crash_loop_failures,
+                ..RestartPolicy::default()
+            },
+        }
+    }
+
+    /// Gives the request path the current instances and modes.
+    fn publish(&self, state: &State) {
+        let mut hops = HashMap::new();
+        let mut ready_counts = HashMap::new();
+        for (key, rt) in &state.revisions {
+            let ready = rt.ready_addresses();
+            rt.publish_endpoints(&ready);
+            ready_counts.insert(key.clone(), ready.len() as u32);
+            let hop = if rt.mode == SksMode::Serve && !ready.is_empty() {
+                Hop::Serve(ready)
+            } else {
+                Hop::Proxy(self.activator_address)
+            };
+            hops.insert(key.clone(), hop);
+        }
+        self.activator.ready.set(ready_counts);
+        self.hops.send_if_modified(|current| {
+            let changed = **current != hops;
+            if changed {
+                *current = Arc::new(hops);
+            }
+            changed
+        });
+    }
+
+    /// Recomputes every Service's statuses, and the route table when traffic moved.
+    fn observe(&self, state: &mut State) {
+        let State {
+            services,
+            revisions,
+            routes_fingerprint,
+            ..
+        } = state;
+        let routing = &self.config.routing;
+        for ((namespace, _), entry) in services.iter_mut() {
+            let observation = |name: &str| {
+                let rt = revisions.get(&RevisionKey::new(namespace.as_str(), name))?;
+                Some(rt.observation(rt.ready_addresses().len() as u32))
+            };
+            reconcile::observe(&mut entry.set, &observation, routing);
+        }
+        for entry in services.values() {
+            for revision in &entry.set.revisions {
+                let key = RevisionKey::new(revision.metadata.namespace(), revision.metadata.name());
+                if let Some(rt) = revisions.get_mut(&key) {
+                    rt.routing_state = revision
+                        .metadata
+                        .label("serving.knative.dev/routingState")
+                        .map(str::to_owned);
+                }
+            }
+        }
+        let routes: Vec<_> = services.values().map(|e| &e.set.route).collect();
+        let fingerprint = serde_json::to_string(
+            &routes
+                .iter()
+                .map(|r| {
+                    (
+                        &r.metadata.name,
+                        &r.metadata.namespace,
+                        &r.metadata.labels,
+                        r.status.as_ref().map(|s| &s.traffic),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        if *routes_fingerprint == fingerprint {
+            return;
+        }
+        *routes_fingerprint = fingerprint;
+        let traffic = routes
+            .iter()
+            .filter_map(|route| match RouteTraffic::from_route(route) {
+                Ok(traffic) if !traffic.targets.is_empty() => Some(traffic),
+                Ok(_) => None,
+                Err(e) => {
+                    debug!(route = %route.metadata.name(), error = %e, "route not programmed yet");
+                    None
+                }
+            });
+        let (table, errors) = RouteTable::build(routing, &self.config.validation.features, traffic);
+        for error in errors {
+            warn!(%error, "route not programmed");
+        }
+        self.tables.send_replace(Arc::new(table));
+    }
+}
+
+/// One revision's PodAutoscaler step, and the instances it asks for.
+fn scale(
+    rt: &mut RevisionRt,
+    kpa: &mut knserve_core::autoscaler::Kpa<RevisionKey>,
+    now: Timestamp,
+    actions: &mut Actions,
+) {
+    let ready = rt.ready_addresses().len() as u32;
+    if ready > 0 {
+        rt.ever_ready = true;
+        rt.failure = None;
+    } else if let Some(failure) = rt.crash_loop() {
+        if rt.failure.as_ref() != Some(&failure) {
+            warn!(revision = %rt.key, reason = %failure.0, message = %failure.1, "revision failing");
+        }
+        rt.failure = Some(failure);
+    }
+    let reachable = Reachability::of_revision(
+        rt.routing_state.as_deref(),
+        rt.failure.is_some(),
+        rt.target > 0,
+        ready,
+    )
+    .is_reachable();
+    kpa.observe(&rt.key, ready, reachable);
+    let decider = kpa
+        .status(&rt.key)
+        .unwrap_or_else(|| DeciderStatus::initial(&rt.params));
+    let observed = Observed {
+        ready,
+        reachable,
+        activator_in_path: rt.mode == SksMode::Proxy,
+    };
+    let reconciled = rt.pa.reconcile(now, &rt.params, decider, observed);
+    if let Some(target) = reconciled.scale
+        && target != rt.target
+    {
+        info!(revision = %rt.key, from = rt.target, to = target, "scaling");
+        rt.target = target;
+    }
+    rt.mode = reconciled.mode;
+    let live = rt.instances.len() as u32 + rt.starting;
+    for _ in live..rt.target {
+        let id = format!("{}-{}", rt.key.name, rt.next_id);
+        rt.next_id += 1;
+        rt.starting += 1;
+        actions.starts.push((
+            rt.key.clone(),
+            id,
+            rt.workload.clone(),
+            rt.settings.clone(),
+            rt.grace,
+        ));
+    }
+    let keep = rt.target.saturating_sub(rt.starting) as usize;
+    let grace = rt.grace;
+    actions
+        .stops
+        .extend(rt.take_victims(keep).into_iter().map(|i| (i, grace)));
+}
+
+/// Starts one instance and hands it to its revision (or stops it if the revision went
+/// away meanwhile); its state changes wake the control loop.
+async fn start_instance(
+    inner: Arc<Inner>,
+    key: RevisionKey,
+    id: String,
+    workload: Workload,
+    settings: InstanceSettings,
+    grace: Duration,
+) {
+    let started = Instance::start(id.clone(), &workload, &settings).await;
+    let leftover = {
+        let mut state = inner.lock();
+        match (state.revisions.get_mut(&key), started) {
+            (Some(rt), Ok(instance)) => {
+                rt.starting = rt.starting.saturating_sub(1);
+                let mut changes = instance.state();
+                rt.instances.push(instance);
+                let waker = inner.clone();
+                tokio::spawn(async move {
+                    while changes.changed().await.is_ok() {
+                        waker.wake.notify_one();
+                    }
+                });
+                None
+            }
+            (Some(rt), Err(error)) => {
+                rt.starting = rt.starting.saturating_sub(1);
+                warn!(instance = %id, %error, "instance could not start");
+                rt.failure = Some(("InstanceStartFailed".to_owned(), error.to_string()));
+                None
+            }
+            (None, started) => started.ok(),
+        }
+    };
+    if let Some(instance) = leftover {
+        instance.stop(grace).await;
+    }
+    inner.wake.notify_one();
+}

@@ -1,0 +1,220 @@
+//! One revision at runtime: its autoscaling state, its instances, and what the request
+//! path knows about it.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use knserve_core::{
+    RevisionKey,
+    activator::{
+        Backends, Membership,
+        handler::RevisionInfo,
+        probing::{Endpoints, ProberConfig, prober},
+    },
+    api::Revision,
+    autoscaler::{PodAutoscaler, ScalingParams, SksMode},
+    reconcile::{RevisionHealth, RevisionObservation},
+    time::Timestamp,
+    timeout::TimeoutLimits,
+};
+use tokio::{sync::watch, task::JoinHandle};
+
+use super::{
+    datapath::ActivatorControl,
+    instance::{Instance, InstanceSettings, InstanceState, Workload},
+};
+
+/// The runtime side of one revision.
+#[derive(Debug)]
+pub(super) struct RevisionRt {
+    pub key: RevisionKey,
+    pub params: ScalingParams,
+    pub pa: PodAutoscaler,
+    pub workload: Workload,
+    pub settings: InstanceSettings,
+    /// SIGTERM to SIGKILL, and the longest wait for in-flight requests at scale-down:
+    /// the revision's `timeoutSeconds`, as Knative sets `terminationGracePeriodSeconds`.
+    pub grace: Duration,
+    pub instances: Vec<Instance>,
+    /// Instances being started (bound and spawned asynchronously).
+    pub starting: u32,
+    pub next_id: u32,
+    /// The instance count the PA last asked for.
+    pub target: u32,
+    /// The mode the request path was last given.
+    pub mode: SksMode,
+    pub routing_state: Option<String>,
+    pub ever_ready: bool,
+    pub failure: Option<(String, String)>,
+    endpoints: watch::Sender<Endpoints>,
+    _membership: watch::Sender<Membership>,
+    prober: JoinHandle<()>,
+}
+
+impl RevisionRt {
+    pub fn new(
+        now: Timestamp,
+        revision: &Revision,
+        params: ScalingParams,
+        workload: Workload,
+        activator: &ActivatorControl,
+    ) -> Self {
+        let key = RevisionKey::new(revision.metadata.namespace(), revision.metadata.name());
+        let spec = &revision.spec;
+        let cc = spec
+            .container_concurrency
+            .and_then(|cc| u32::try_from(cc).ok())
+            .unwrap_or(0);
+        let seconds = |s: Option<i64>| s.and_then(|s| u64::try_from(s).ok()).filter(|s| *s > 0);
+        let timeout = seconds(spec.timeout_seconds).unwrap_or(300);
+        let limits = TimeoutLimits::from_seconds(
+            timeout,
+            seconds(spec.response_start_timeout_seconds),
+            seconds(spec.idle_timeout_seconds),
+        );
+        activator.table.insert(
+            key.clone(),
+            RevisionInfo {
+                container_concurrency: cc,
+                timeout: Duration::from_secs(timeout),
+                response_start_timeout: seconds(spec.response_start_timeout_seconds)
+                    .map(Duration::from_secs),
+                idle_timeout: seconds(spec.idle_timeout_seconds).map(Duration::from_secs),
+            },
+        );
+        let (endpoints, endpoints_rx) = watch::channel(Endpoints::default());
+        let (backends_tx, backends_rx) = watch::channel(Backends::default());
+        let (membership, membership_rx) = watch::channel(Membership::default());
+        activator
+            .registry
+            .upsert(key.clone(), cc, backends_rx, membership_rx);
+        let prober = tokio::spawn(prober(endpoints_rx, backends_tx, ProberConfig::default()));
+        let labels = [
+            ("namespace".to_owned(), key.namespace.to_string()),
+            (
+                "configuration".to_owned(),
+                revision
+                    .metadata
+                    .label("serving.knative.dev/configuration")
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            ("revision".to_owned(), key.name.to_string()),
+        ];
+        Self {
+            target: params.initial_scale,
+            params,
+            pa: PodAutoscaler::new(now),
+            workload,
+            settings: InstanceSettings {
+                container_concurrency: cc,
+                limits,
+                labels,
+            },
+            grace: Duration::from_secs(timeout),
+            instances: Vec::new(),
+            starting: 0,
+            next_id: 1,
+            mode: SksMode::Proxy,
+            routing_state: revision
+                .metadata
+                .label("serving.knative.dev/routingState")
+                .map(str::to_owned),
+            ever_ready: false,
+            failure: None,
+            endpoints,
+            _membership: membership,
+            prober,
+            key,
+        }
+    }
+
+    pub fn ready_addresses(&self) -> Vec<SocketAddr> {
+        self.instances
+            .iter()
+            .filter(|i| *i.state().borrow() == InstanceState::Ready)
+            .map(Instance::address)
+            .collect()
+    }
+
+    /// The reason and message of an instance in a crash loop, if one is.
+    pub fn crash_loop(&self) -> Option<(String, String)> {
+        self.instances
+            .iter()
+            .find_map(|i| match &*i.state().borrow() {
+                InstanceState::Failing {
+                    reason,
+                    message,
+                    crash_loop: true,
+                } => Some((reason.clone(), message.clone())),
+                _ => None,
+            })
+    }
+
+    /// Publishes the instances to the activator's prober (and the failure, which fails
+    /// the requests waiting for this revision at once).
+    pub fn publish_endpoints(&self, ready: &[SocketAddr]) {
+        let not_ready = self
+            .instances
+            .iter()
+            .map(Instance::address)
+            .filter(|a| !ready.contains(a))
+            .collect();
+        let next = Endpoints {
+            ready: ready.to_vec(),
+            not_ready,
+            failure: self
+                .failure
+                .as_ref()
+                .map(|(reason, message)| Arc::from(format!("{reason}: {message}"))),
+        };
+        self.endpoints.send_if_modified(|current| {
+            let changed = *current != next;
+            if changed {
+                *current = next;
+            }
+            changed
+        });
+    }
+
+    /// What the control plane's status reconcile needs.
+    pub fn observation(&self, ready: u32) -> RevisionObservation {
+        let health = match (&self.failure, self.ever_ready) {
+            (Some((reason, message)), _) => RevisionHealth::Failed {
+                reason: reason.clone(),
+                message: message.clone(),
+            },
+            (None, true) => RevisionHealth::Ready,
+            (None, false) => RevisionHealth::Deploying,
+        };
+        RevisionObservation {
+            health,
+            actual_replicas: ready,
+            desired_replicas: Some(self.target),
+            active: Some(ready > 0),
+        }
+    }
+
+    /// Picks the instances to remove to come down to `keep`: not-ready ones first, then
+    /// the least busy.
+    pub fn take_victims(&mut self, keep: usize) -> Vec<Instance> {
+        if self.instances.len() <= keep {
+            return Vec::new();
+        }
+        self.instances.sort_by_key(|i| {
+            let ready = *i.state().borrow() == InstanceState::Ready;
+            (ready, i.in_flight())
+        });
+        // Sorted: not-ready first, then the ready ones from idle to busiest.
+        let mut order: Vec<Instance> = std::mem::take(&mut self.instances);
+        let remove = order.len() - keep;
+        let rest = order.split_off(remove);
+        self.instances = rest;
+        order
+    }
+}
+
+impl Drop for RevisionRt {
+    fn drop(&mut self) {
+        self.prober.abort();
+    }
+}
