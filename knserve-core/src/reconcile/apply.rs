@@ -101,18 +101,8 @@ fn build(
     );
     service.status = prev_service.and_then(|p| p.status.clone());
 
-    let mut configuration = service.make_configuration();
     let prev_config = previous.map(|p| &p.configuration);
-    let template_changed =
-        prev_config.is_none_or(|c| c.spec.template != configuration.spec.template);
-    stamp_meta(
-        &mut configuration.metadata,
-        prev_config.map(|c| &c.metadata),
-        template_changed,
-        Configuration::KIND,
-        ctx.now,
-    );
-    configuration.status = prev_config.and_then(|c| c.status.clone());
+    let (mut configuration, template_changed) = make_configuration(prev_config, &service, ctx.now);
 
     let mut revisions = previous.map(|p| p.revisions.clone()).unwrap_or_default();
     let mut name_taken = previous.and_then(|p| p.revision_name_taken.clone());
@@ -155,6 +145,27 @@ fn build(
     };
     reconcile_service(&mut set, Some(ctx.now));
     (set, new_revision)
+}
+
+/// The Configuration rewritten from the service, its generation bumped when the
+/// template changed (returned), its status kept.
+fn make_configuration(
+    prev: Option<&Configuration>,
+    service: &Service,
+    now: &str,
+) -> (Configuration, bool) {
+    let mut configuration = service.make_configuration();
+    let changed = prev.is_none_or(|c| c.spec.template != configuration.spec.template);
+    let prev_meta = prev.map(|c| &c.metadata);
+    stamp_meta(
+        &mut configuration.metadata,
+        prev_meta,
+        changed,
+        Configuration::KIND,
+        now,
+    );
+    configuration.status = prev.and_then(|c| c.status.clone());
+    (configuration, changed)
 }
 
 /// Namespace, generation (1, or the previous one bumped when `bump`), uid (kept, given,
