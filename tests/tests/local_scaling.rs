@@ -3,7 +3,13 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use self::support::{FAST_CONFIG, Knserve, test_app_service};
 
@@ -71,4 +77,76 @@ async fn a_revision_scales_to_zero_after_the_grace_period_and_its_first_request_
         headers.get("server-timing").is_none(),
         "warm requests are not timed as cold starts"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_clients_against_target_five_scale_to_about_ten_instances_then_back_to_min_scale() {
+    let server = Knserve::start("busy", FAST_CONFIG).await;
+    let yaml = test_app_service(
+        "busy",
+        &[
+            ("autoscaling.knative.dev/target", "5"),
+            (
+                "autoscaling.knative.dev/target-utilization-percentage",
+                "100",
+            ),
+            ("autoscaling.knative.dev/min-scale", "1"),
+            ("autoscaling.knative.dev/max-scale", "30"),
+        ],
+        &[("DELAY_MS", "200")],
+        "",
+    );
+    server.apply("busy.yaml", &yaml).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let (stop, failures, served) = (stop.clone(), failures.clone(), served.clone());
+            let ingress = server.ingress;
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, _, _) =
+                        support::send(ingress, "busy.default.example.com", "/").await;
+                    let counter = if status == 200 { &served } else { &failures };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let mut most = 0;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        most = most.max(server.ready_instances("busy-00001").await);
+        if most >= 10 && started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    eprintln!(
+        "busy: at most {most} ready instances; {} requests served",
+        served.load(Ordering::Relaxed)
+    );
+    assert!(
+        (8..=14).contains(&most),
+        "50 concurrent requests at target 5 want about 10 instances; saw at most {most}\n{}",
+        server.log()
+    );
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "no request fails while scaling up ({} served)",
+        served.load(Ordering::Relaxed)
+    );
+
+    // Load gone: back to min-scale after the stable window.
+    server
+        .wait_instances("busy-00001", Duration::from_secs(40), |n| n == 1)
+        .await;
 }

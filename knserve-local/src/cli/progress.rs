@@ -134,7 +134,9 @@ pub fn action_verb(action: &str) -> &str {
 }
 
 /// The lines printed once a Service is ready, kn-style, ending with a `curl` that goes
-/// through the local ingress.
+/// through the local ingress. The curl asks for the path of the serving container's
+/// `httpGet` readiness probe when it has one (e.g. `/health`, a path the app is known
+/// to answer), else for the URL itself.
 pub fn ready_message(service: &Service, action: &str, ingress: SocketAddr) -> String {
     let status = service.status.clone().unwrap_or_default();
     let revision = status.latest_ready_revision_name.unwrap_or_default();
@@ -151,12 +153,27 @@ pub fn ready_message(service: &Service, action: &str, ingress: SocketAddr) -> St
     if let Some(url) = status.url {
         out.push_str(&url);
         out.push('\n');
-        if let Some(curl) = curl_line(&url, ingress) {
+        let probed = probe_path(service).map(|path| format!("{}{path}", url.trim_end_matches('/')));
+        if let Some(curl) = curl_line(probed.as_deref().unwrap_or(&url), ingress) {
             out.push_str(&curl);
             out.push('\n');
         }
     }
     out
+}
+
+/// The path of the serving container's `httpGet` readiness probe, if it is not `/`.
+fn probe_path(service: &Service) -> Option<&str> {
+    let spec = &service.spec.template.spec;
+    let container = spec.serving_container().or(spec.containers.first())?;
+    let path = container
+        .readiness_probe
+        .as_ref()?
+        .http_get
+        .as_ref()?
+        .path
+        .as_deref()?;
+    (path.starts_with('/') && path != "/").then_some(path)
 }
 
 /// `curl -H "Host: <authority of url>" http://<ingress><path of url>`: how to reach a

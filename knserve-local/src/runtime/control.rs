@@ -260,12 +260,13 @@ impl Inner {
             ..
         } = state;
         let routing = &self.config.routing;
+        let now = super::persist::rfc3339_now();
         for ((namespace, _), entry) in services.iter_mut() {
             let observation = |name: &str| {
                 let rt = revisions.get(&RevisionKey::new(namespace.as_str(), name))?;
                 Some(rt.observation(rt.ready_addresses().len() as u32))
             };
-            reconcile::observe(&mut entry.set, &observation, routing);
+            reconcile::observe_at(&mut entry.set, &observation, routing, &now);
         }
         for entry in services.values() {
             for revision in &entry.set.revisions {

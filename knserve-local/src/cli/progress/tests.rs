@@ -174,3 +174,17 @@ fn ready_message_matches_kn_and_adds_the_curl_line() {
         "a new generation is reported as updated, as kn does"
     );
 }
+
+#[test]
+fn the_curl_line_asks_for_the_readiness_probe_path_when_there_is_one() {
+    let mut service = ready_service();
+    service.spec.template.spec.containers[0].readiness_probe =
+        Some(serde_json::from_value(serde_json::json!({"httpGet": {"path": "/health"}})).unwrap());
+    let message = ready_message(&service, "created", ingress());
+    assert!(
+        message.ends_with(
+            "curl -H \"Host: hello.default.example.com\" http://127.0.0.1:8080/health\n"
+        ),
+        "a path the app is known to answer: {message}"
+    );
+}
