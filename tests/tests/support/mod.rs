@@ -306,3 +306,33 @@ pub fn test_app_service(
     }
     yaml
 }
+
+/// `yaml` (from [`test_app_service`]) with its template named `name` (a BYO revision
+/// name, `spec.template.metadata.name`).
+pub fn with_template_name(yaml: &str, name: &str) -> String {
+    yaml.replacen(
+        "    metadata:\n      annotations:\n",
+        &format!("    metadata:\n      name: {name}\n      annotations:\n"),
+        1,
+    )
+}
+
+/// `yaml` (from [`test_app_service`]) with `spec.traffic` set to revision targets
+/// `(revisionName, percent, tag)`; an empty tag is left out.
+pub fn with_traffic(yaml: &str, targets: &[(&str, u32, &str)]) -> String {
+    let mut yaml = format!("{yaml}  traffic:\n");
+    for (revision, percent, tag) in targets {
+        yaml.push_str(&format!(
+            "  - revisionName: {revision}\n    percent: {percent}\n"
+        ));
+        if !tag.is_empty() {
+            yaml.push_str(&format!("    tag: {tag}\n"));
+        }
+    }
+    yaml
+}
+
+/// The revision that answered: the first word of a test-app body.
+pub fn answering_revision(body: &str) -> &str {
+    body.split_whitespace().next().unwrap_or("")
+}
