@@ -357,6 +357,11 @@ fn scale(
         rt.target = target;
     }
     rt.mode = reconciled.mode;
+    // Knative's ResourcesAvailable follows the PA's ScaleTargetInitialized: a revision is
+    // ready once it reached its initial scale, which an initial scale of 0 does at once.
+    if reconciled.scale_target_initialized && rt.failure.is_none() {
+        rt.ever_ready = true;
+    }
     let live = rt.instances.len() as u32 + rt.starting;
     for _ in live..rt.target {
         let id = format!("{}-{}", rt.key.name, rt.next_id);

@@ -463,3 +463,63 @@ fn stream_name(stream: crate::process::Stream) -> &'static str {
         crate::process::Stream::Stderr => "stderr",
     }
 }
+
+/// Why [`Runtime::wait_ready`] gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// No such Service.
+    #[error("Service {0} not found")]
+    NotFound(String),
+    /// Its `Ready` condition turned False.
+    #[error("Service {service} failed: {reason}: {message}")]
+    Failed {
+        /// `namespace/name`.
+        service: String,
+        /// The condition's reason.
+        reason: String,
+        /// Its message.
+        message: String,
+    },
+    /// Still not ready at the deadline.
+    #[error("Service {0} not ready in time")]
+    Timeout(String),
+}
+
+impl Runtime {
+    /// Waits until a Service is Ready at its current generation (as `knserve apply`
+    /// does), up to `within`.
+    pub async fn wait_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        within: std::time::Duration,
+    ) -> Result<Service, NotReady> {
+        let id = format!("{namespace}/{name}");
+        let deadline = Instant::now() + within;
+        loop {
+            let service = self
+                .service(namespace, name)
+                .ok_or_else(|| NotReady::NotFound(id.clone()))?;
+            if let Some(status) = &service.status
+                && status.observed_generation == service.metadata.generation
+                && let Some(ready) = knserve_core::api::find_condition(&status.conditions, "Ready")
+            {
+                match ready.status {
+                    knserve_core::api::ConditionStatus::True => return Ok(service),
+                    knserve_core::api::ConditionStatus::False => {
+                        return Err(NotReady::Failed {
+                            service: id,
+                            reason: ready.reason.clone().unwrap_or_default(),
+                            message: ready.message.clone().unwrap_or_default(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(NotReady::Timeout(id));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
