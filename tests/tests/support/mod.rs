@@ -336,3 +336,16 @@ pub fn with_traffic(yaml: &str, targets: &[(&str, u32, &str)]) -> String {
 pub fn answering_revision(body: &str) -> &str {
     body.split_whitespace().next().unwrap_or("")
 }
+
+impl Knserve {
+    /// Runs `knserve <args>` against this server from the directory `cwd`.
+    pub async fn cli_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(binary("knserve"));
+        command.arg("--state-dir").arg(&self.state).args(args);
+        command.current_dir(cwd);
+        tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("knserve CLI finished")
+            .expect("knserve CLI ran")
+    }
+}
