@@ -67,6 +67,28 @@ async fn an_app_that_exits_at_start_fails_its_apply_and_its_revision_names_exit_
         cells.contains(&"False") && cells.contains(&"ExitCode3"),
         "the revision is listed not ready with reason ExitCode3:\n{stdout}"
     );
+
+    let (ok, stdout, text) = run(&server, &["describe", "ksvc", "crash"]).await;
+    assert!(ok, "{text}");
+    assert!(
+        stdout.contains("ExitCode3"),
+        "describe names the exit reason of a revision that never became ready:\n{stdout}"
+    );
+
+    // The route was never programmed, yet a request is not a bare 404: it goes to the
+    // failed revision through the activator and gets a 503 naming the reason, at once.
+    let asked = Instant::now();
+    let (status, _, body) = server.get("crash.default.example.com", "/").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("ExitCode3"),
+        "the 503 names the reason: {body}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "a known failure is answered without waiting: {:?}",
+        asked.elapsed()
+    );
 }
 
 /// The reason of a revision's `Ready` condition.

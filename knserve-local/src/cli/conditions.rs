@@ -42,17 +42,24 @@ pub fn reason_and_message(condition: &Condition, separator: &str) -> String {
     }
 }
 
-/// The condition that explains why a resource is not ready: the first not-`True`
-/// condition other than `Ready` (the more specific one), else `Ready` itself when it is
-/// not `True`; `None` when nothing is failing or pending.
+/// The condition that explains why a resource is not ready: among the conditions other
+/// than `Ready` (the more specific ones), the first `False` one, else the first
+/// `Unknown` one; else `Ready` itself when it is not `True`; `None` when nothing is
+/// failing or pending. A failure outranks a wait: a revision whose container crashed
+/// while its resources are still deploying is reported by the crash.
 ///
 /// Conditions of severity `Warning` or `Info` do not affect readiness and are skipped.
 pub fn blocking_condition(conditions: &[Condition]) -> Option<&Condition> {
     let blocking = |c: &&Condition| !c.is_true() && c.severity == ConditionSeverity::Error;
-    conditions
-        .iter()
-        .filter(|c| c.type_ != condition_types::READY)
-        .find(blocking)
+    let specific = || {
+        conditions
+            .iter()
+            .filter(|c| c.type_ != condition_types::READY)
+            .filter(blocking)
+    };
+    specific()
+        .find(|c| c.status == ConditionStatus::False)
+        .or_else(|| specific().next())
         .or_else(|| ready(conditions).filter(blocking))
 }
 
@@ -117,6 +124,21 @@ mod tests {
         ]));
         let blocking = blocking_condition(&cs).expect("something is pending");
         assert_eq!(blocking.type_, "RoutesReady");
+    }
+
+    #[test]
+    fn a_failed_condition_outranks_one_still_pending() {
+        let set = conditions(serde_json::json!([
+            {"type": "ResourcesAvailable", "status": "Unknown", "reason": "Deploying"},
+            {"type": "ContainerHealthy", "status": "False", "reason": "ExitCode3"},
+            {"type": "Ready", "status": "False", "reason": "ExitCode3"}
+        ]));
+        let blocking = blocking_condition(&set).expect("not ready");
+        assert_eq!(
+            (blocking.type_.as_str(), blocking.reason.as_deref()),
+            ("ContainerHealthy", Some("ExitCode3")),
+            "the crash explains the revision, not the deployment it interrupted"
+        );
     }
 
     #[test]

@@ -279,40 +279,52 @@ impl Inner {
                 }
             }
         }
-        let routes: Vec<_> = services.values().map(|e| &e.set.route).collect();
-        let fingerprint = serde_json::to_string(
-            &routes
-                .iter()
-                .map(|r| {
-                    (
-                        &r.metadata.name,
-                        &r.metadata.namespace,
-                        &r.metadata.labels,
-                        r.status.as_ref().map(|s| &s.traffic),
-                    )
-                })
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
+        let traffic: Vec<RouteTraffic> = services
+            .values()
+            .filter_map(|e| route_traffic(&e.set))
+            .collect();
+        let fingerprint = format!("{traffic:?}");
         if *routes_fingerprint == fingerprint {
             return;
         }
         *routes_fingerprint = fingerprint;
-        let traffic = routes
-            .iter()
-            .filter_map(|route| match RouteTraffic::from_route(route) {
-                Ok(traffic) if !traffic.targets.is_empty() => Some(traffic),
-                Ok(_) => None,
-                Err(e) => {
-                    debug!(route = %route.metadata.name(), error = %e, "route not programmed yet");
-                    None
-                }
-            });
         let (table, errors) = RouteTable::build(routing, &self.config.validation.features, traffic);
         for error in errors {
             warn!(%error, "route not programmed");
         }
         self.tables.send_replace(Arc::new(table));
+    }
+}
+
+/// What the router serves for a Service: its Route's programmed traffic; or, while the
+/// Route has none yet (its first revision is not ready), the spec's traffic with each
+/// configuration target sent to the latest created revision.
+///
+/// A deliberate difference from Knative, whose ingress answers 404 until the route is
+/// programmed: here a request made while the first revision deploys goes through the
+/// activator and waits for it, as it would at scale zero — and if that revision fails,
+/// it gets a 503 naming the reason instead of a 404 that says nothing. Status reporting
+/// is unchanged: the Route stays not Ready until its traffic is really assigned.
+fn route_traffic(set: &reconcile::ServiceSet) -> Option<RouteTraffic> {
+    let route = &set.route;
+    let programmed = route.status.as_ref().is_some_and(|s| !s.traffic.is_empty());
+    let resolved = if programmed {
+        RouteTraffic::from_route(route)
+    } else {
+        let latest = set
+            .configuration
+            .status
+            .as_ref()
+            .and_then(|s| s.latest_created_revision_name.clone());
+        RouteTraffic::from_spec(route, |_| latest.clone())
+    };
+    match resolved {
+        Ok(traffic) if !traffic.targets.is_empty() => Some(traffic),
+        Ok(_) => None,
+        Err(e) => {
+            debug!(route = %route.metadata.name(), error = %e, "route not programmed yet");
+            None
+        }
     }
 }
 
