@@ -144,7 +144,16 @@ async fn rolling_out_a_new_revision_under_continuous_load_fails_no_request() {
     server.apply("roll-1.yaml", &service("1")).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (mut tasks, answers) = loop_clients(&server, "roll.default.example.com", 4, &stop);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The load is flowing before the rollout starts.
+    let flowing = Instant::now() + Duration::from_secs(10);
+    while answers.lock().unwrap().len() < 20 {
+        assert!(
+            Instant::now() < flowing,
+            "the clients get answers before the rollout"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.apply("roll-2.yaml", &service("2")).await;
 
     // Until the latest 40 answers all come from the new revision.

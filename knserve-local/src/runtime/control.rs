@@ -134,6 +134,7 @@ impl Inner {
                 state.kpa.remove(&key);
                 self.activator.registry.remove(&key);
                 self.activator.table.remove(&key);
+                self.activator.backends.remove(&key);
                 let grace = rt.grace;
                 actions
                     .stops
@@ -229,11 +230,9 @@ impl Inner {
     /// Gives the request path the current instances and modes.
     fn publish(&self, state: &State) {
         let mut hops = HashMap::new();
-        let mut ready_counts = HashMap::new();
         for (key, rt) in &state.revisions {
             let ready = rt.ready_addresses();
             rt.publish_endpoints(&ready);
-            ready_counts.insert(key.clone(), ready.len() as u32);
             let hop = if rt.mode == SksMode::Serve && !ready.is_empty() {
                 Hop::Serve(ready)
             } else {
@@ -241,7 +240,6 @@ impl Inner {
             };
             hops.insert(key.clone(), hop);
         }
-        self.activator.ready.set(ready_counts);
         self.hops.send_if_modified(|current| {
             let changed = **current != hops;
             if changed {

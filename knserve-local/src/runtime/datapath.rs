@@ -18,6 +18,7 @@ use http::{HeaderValue, Request, Response};
 use knserve_core::{
     RevisionKey,
     activator::{
+        Backends,
         handler::{HandlerLayer, RevisionTable},
         report,
         throttler::{ThrottleLayer, ThrottlerConfig, ThrottlerRegistry},
@@ -44,19 +45,34 @@ const COLD_START_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 /// browsers' network panels show it too. The value is `cold-start;dur=<milliseconds>`.
 pub const COLD_START_HEADER: &str = "server-timing";
 
-/// Ready instance counts by revision, as the activator's cold-start timing reads them.
+/// Each revision's probed instances, as the activator's throttler sees them: the
+/// cold-start timing reads them, so "cold" means exactly that the activator had no
+/// healthy instance to send the request to when it arrived.
 #[derive(Debug, Clone, Default)]
-pub struct ReadyCounts(Arc<RwLock<HashMap<RevisionKey, u32>>>);
+pub struct HealthyBackends(Arc<RwLock<HashMap<RevisionKey, watch::Receiver<Backends>>>>);
 
-impl ReadyCounts {
-    /// Replaces every count.
-    pub fn set(&self, counts: HashMap<RevisionKey, u32>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = counts;
+impl HealthyBackends {
+    /// Follows `backends` for `key`.
+    pub fn insert(&self, key: RevisionKey, backends: watch::Receiver<Backends>) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, backends);
     }
 
-    fn get(&self, key: &RevisionKey) -> u32 {
-        let counts = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        counts.get(key).copied().unwrap_or(0)
+    /// Stops following `key`.
+    pub fn remove(&self, key: &RevisionKey) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    fn is_empty(&self, key: &RevisionKey) -> bool {
+        let revisions = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        revisions
+            .get(key)
+            .is_none_or(|backends| backends.borrow().healthy.is_empty())
     }
 }
 
@@ -64,14 +80,14 @@ impl ReadyCounts {
 /// instance, timed from arrival to the response headers.
 #[derive(Debug)]
 pub struct ColdStarts {
-    ready: ReadyCounts,
+    backends: HealthyBackends,
     histogram: Histogram,
 }
 
 impl ColdStarts {
-    fn new(ready: ReadyCounts) -> Arc<Self> {
+    fn new(backends: HealthyBackends) -> Arc<Self> {
         Arc::new(Self {
-            ready,
+            backends,
             histogram: Histogram::new(&COLD_START_BUCKETS),
         })
     }
@@ -127,7 +143,7 @@ impl Service<Request<Body>> for ColdStart {
         let cold = request
             .extensions()
             .get::<RevisionKey>()
-            .is_some_and(|key| self.cold.ready.get(key) == 0)
+            .is_some_and(|key| self.cold.backends.is_empty(key))
             .then(|| (Instant::now(), self.cold.clone()));
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -155,8 +171,8 @@ pub struct ActivatorControl {
     pub table: RevisionTable,
     /// Per-revision throttlers.
     pub registry: ThrottlerRegistry,
-    /// Ready counts, for cold-start timing.
-    pub ready: ReadyCounts,
+    /// Probed instances per revision, for cold-start timing.
+    pub backends: HealthyBackends,
     /// Cold-start observations.
     pub cold_starts: Arc<ColdStarts>,
 }
@@ -176,12 +192,12 @@ impl Activator {
     pub async fn start(
         cluster_domain: &str,
     ) -> std::io::Result<(Self, mpsc::Receiver<(RevisionKey, Stat)>)> {
-        let ready = ReadyCounts::default();
+        let backends = HealthyBackends::default();
         let control = ActivatorControl {
             table: RevisionTable::new(),
             registry: ThrottlerRegistry::new(ThrottlerConfig::default()),
-            cold_starts: ColdStarts::new(ready.clone()),
-            ready,
+            cold_starts: ColdStarts::new(backends.clone()),
+            backends,
         };
         let (stats_tx, stats) = mpsc::channel(1024);
         let (report, worker) = report::pair("activator", stats_tx);

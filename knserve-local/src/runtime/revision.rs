@@ -84,6 +84,7 @@ impl RevisionRt {
         let (endpoints, endpoints_rx) = watch::channel(Endpoints::default());
         let (backends_tx, backends_rx) = watch::channel(Backends::default());
         let (membership, membership_rx) = watch::channel(Membership::default());
+        activator.backends.insert(key.clone(), backends_rx.clone());
         activator
             .registry
             .upsert(key.clone(), cc, backends_rx, membership_rx);

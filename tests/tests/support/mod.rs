@@ -101,7 +101,7 @@ impl Knserve {
         let state = dir.path().join("state");
         let _ = std::fs::remove_file(state.join("server.json"));
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(binary("knserve"))
+        let mut child = Command::new(binary("knserve"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&state)
@@ -119,6 +119,13 @@ impl Knserve {
                 && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 break info;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!(
+                    "knserve serve exited ({status}) before listening; if the binary is stale, run `cargo build --workspace --bins`:\n{log}"
+                );
             }
             assert!(
                 Instant::now() < deadline,
