@@ -20,7 +20,7 @@ use super::{
     instance::{Instance, InstanceSettings, ProcessTemplate, Workload},
     revision::RevisionRt,
 };
-use crate::process::RestartPolicy;
+use crate::process::{ProcessSpec, RestartPolicy};
 
 /// How often instance stats are cut and fed to the autoscaler (Knative scrapes each
 /// second).
@@ -211,11 +211,14 @@ impl Inner {
         variables.push(("K_REVISION".to_owned(), meta.name().to_owned()));
         let local = &self.config.local;
         ProcessTemplate {
-            program,
-            args: command.into_iter().chain(args).collect(),
-            env: variables,
-            working_dir: working_dir.map(Into::into),
-            search_path: self.search_path.clone(),
+            process: ProcessSpec {
+                program,
+                args: command.into_iter().chain(args).collect(),
+                env: variables,
+                working_dir: working_dir.map(Into::into),
+                search_path: self.search_path.clone(),
+                name: String::new(),
+            },
             probe,
             container_port: spec.user_port(),
             restart: RestartPolicy {

@@ -1,7 +1,7 @@
 //! One instance of a revision: a queue-proxy on its own loopback port in front of the
 //! user's code — a supervised child process, or an in-process tower service.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use knserve_core::{
     api::IntOrString,
@@ -72,16 +72,10 @@ impl std::fmt::Debug for Workload {
 /// How to run a revision's container as a process (everything but the port).
 #[derive(Debug, Clone)]
 pub struct ProcessTemplate {
-    /// The program: the container's `command[0]`.
-    pub program: String,
-    /// `command[1..]` then `args`.
-    pub args: Vec<String>,
-    /// The container's `env` and Knative's `K_*` variables (`PORT` is added per instance).
-    pub env: Vec<(String, String)>,
-    /// `workingDir`.
-    pub working_dir: Option<PathBuf>,
-    /// Where a bare program name is looked for after `PATH`.
-    pub search_path: Vec<PathBuf>,
+    /// The container's `command[0]` as the program, `command[1..]` then `args`, its
+    /// `env` with Knative's `K_*` variables, `workingDir`, and where a bare program is
+    /// looked for. Each instance adds `PORT` and its own name.
+    pub process: ProcessSpec,
     /// The serving container's readiness probe.
     pub probe: Option<knserve_core::api::Probe>,
     /// The container port the manifest declares (default 8080). The process listens
@@ -259,16 +253,10 @@ fn probe_spec(template: &ProcessTemplate, port: u16) -> ProbeSpec {
 }
 
 fn process_spec(id: &str, template: &ProcessTemplate, port: u16) -> ProcessSpec {
-    let mut env = template.env.clone();
-    env.push(("PORT".to_owned(), port.to_string()));
-    ProcessSpec {
-        program: template.program.clone(),
-        args: template.args.clone(),
-        env,
-        working_dir: template.working_dir.clone(),
-        search_path: template.search_path.clone(),
-        name: id.to_owned(),
-    }
+    let mut spec = template.process.clone();
+    spec.env.push(("PORT".to_owned(), port.to_string()));
+    spec.name = id.to_owned();
+    spec
 }
 
 /// Follows the process: probes it each time it runs, and reports failures.
