@@ -10,3 +10,6 @@
 pub mod queue;
 
 pub use knserve_core as core;
+pub mod crd;
+pub mod desired;
+pub mod servers;
