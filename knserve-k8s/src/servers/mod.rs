@@ -1,2 +1,3 @@
 //! The deployable servers besides the controller: ingress, activator and autoscaler, each
 //! a thin async shell over the pure state machines of [`knserve_core`].
+pub mod wire;
