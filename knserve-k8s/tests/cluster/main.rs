@@ -1,0 +1,3 @@
+//! Tests against a real kube-apiserver (being written).
+
+fn main() {}
