@@ -111,7 +111,14 @@ fn build(
         name_taken = None;
         let routes_annotated =
             prev_config.is_some_and(|c| c.metadata.annotation(keys::ROUTES_ANNOTATION).is_some());
-        match stamp_revision(&revisions, &service, &configuration, routes_annotated, ctx) {
+        let taken = |name: &str| (ctx.name_taken)(configuration.metadata.namespace(), name);
+        match stamp_revision(
+            &configuration,
+            &revisions,
+            routes_annotated,
+            &taken,
+            ctx.now,
+        ) {
             Stamp::New(revision) => {
                 new_revision = Some(revision.metadata.name().to_owned());
                 set_latest_created(&mut configuration, revision.metadata.name());
@@ -237,21 +244,31 @@ fn foreign_targets(
 }
 
 /// What the current generation's template comes to.
-enum Stamp {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stamp {
     /// A new revision.
     New(Box<Revision>),
-    /// This service's revision of that name, with the same spec.
+    /// An existing revision of that name, with the same spec (a roll-back).
     Reuse(String),
     /// The name is held by something else.
     Taken(String),
 }
 
-fn stamp_revision(
-    revisions: &[Revision],
-    service: &Service,
+/// The revision `configuration`'s current generation stamps out (§1.3), given the
+/// revisions it already owns and whether a name is taken elsewhere in its namespace.
+///
+/// The new revision is named `<configuration>-<generation:05>` or the template's BYO
+/// name, labelled with the configuration (name, generation, uid) and, when the
+/// configuration carries them, the service's name and uid; its `routingState` is
+/// `active` when `routes_annotated` (a Route already names the configuration), else
+/// `pending`. Its uid is derived (a backend with an API server drops it) and its status
+/// is all `Unknown` `Deploying`.
+pub fn stamp_revision(
     configuration: &Configuration,
+    revisions: &[Revision],
     routes_annotated: bool,
-    ctx: &ApplyContext<'_>,
+    name_taken: &dyn Fn(&str) -> bool,
+    now: &str,
 ) -> Stamp {
     let generation = configuration.metadata.generation.unwrap_or(1);
     let template = &configuration.spec.template;
@@ -263,7 +280,7 @@ fn stamp_revision(
             Stamp::Taken(name)
         };
     }
-    if (ctx.name_taken)(configuration.metadata.namespace(), &name) {
+    if name_taken(&name) {
         return Stamp::Taken(name);
     }
     let state = if routes_annotated {
@@ -271,17 +288,10 @@ fn stamp_revision(
     } else {
         RoutingState::Pending
     };
-    Stamp::New(Box::new(make_revision(
-        service,
-        configuration,
-        name,
-        state,
-        ctx.now,
-    )))
+    Stamp::New(Box::new(make_revision(configuration, name, state, now)))
 }
 
 fn make_revision(
-    service: &Service,
     configuration: &Configuration,
     name: String,
     state: RoutingState,
@@ -300,12 +310,15 @@ fn make_revision(
             config_meta.generation.unwrap_or(1).to_string(),
         ),
         (keys::CONFIGURATION_UID_LABEL, uid(config_meta)),
-        (keys::SERVICE_LABEL, service.metadata.name().to_owned()),
-        (keys::SERVICE_UID_LABEL, uid(&service.metadata)),
         (keys::ROUTING_STATE_LABEL, state.as_str().to_owned()),
     ];
     for (key, value) in labels {
         meta.labels.insert(key.to_owned(), value);
+    }
+    for key in [keys::SERVICE_LABEL, keys::SERVICE_UID_LABEL] {
+        if let Some(value) = config_meta.label(key) {
+            meta.labels.insert(key.to_owned(), value.to_owned());
+        }
     }
     meta.annotations.insert(
         keys::ROUTING_STATE_MODIFIED_ANNOTATION.to_owned(),

@@ -5,7 +5,7 @@ use super::revision::{failure_message, readiness};
 use super::types::ServiceSet;
 use crate::api::condition_types::READY;
 use crate::api::keys::CONFIGURATION_GENERATION_LABEL;
-use crate::api::{Condition, ConditionStatus, Revision};
+use crate::api::{Condition, ConditionStatus, Configuration, Revision};
 
 /// The reason of a Configuration whose latest revision failed or could not be created.
 pub const REVISION_FAILED: &str = "RevisionFailed";
@@ -16,21 +16,33 @@ pub const REVISION_FAILED: &str = "RevisionFailed";
 /// - `True` when latest created = latest ready;
 /// - `Unknown` otherwise (the latest created revision is still coming up).
 pub(super) fn reconcile_configuration(set: &mut ServiceSet, now: Option<&str>) {
-    let generation = set.configuration.metadata.generation;
-    let status = set
-        .configuration
-        .status
-        .get_or_insert_with(Default::default);
+    configuration_status(
+        &mut set.configuration,
+        &set.revisions,
+        set.revision_name_taken.as_deref(),
+        now,
+    );
+}
+
+/// [`reconcile_configuration`] for one Configuration on its own: `revisions` are the
+/// ones it owns, `name_taken` the revision name its current generation asked for but
+/// could not have.
+pub fn configuration_status(
+    configuration: &mut Configuration,
+    revisions: &[Revision],
+    name_taken: Option<&str>,
+    now: Option<&str>,
+) {
+    let generation = configuration.metadata.generation;
+    let status = configuration.status.get_or_insert_with(Default::default);
     let latest_created = status.latest_created_revision_name.clone();
     let latest_ready = next_latest_ready(
-        &set.revisions,
+        revisions,
         latest_created.as_deref(),
         status.latest_ready_revision_name.as_deref(),
     );
-    let created = latest_created
-        .as_deref()
-        .and_then(|n| find(&set.revisions, n));
-    let ready = if let Some(name) = &set.revision_name_taken {
+    let created = latest_created.as_deref().and_then(|n| find(revisions, n));
+    let ready = if let Some(name) = name_taken {
         failed(format!(
             "Revision creation failed with message: revisions.serving.knative.dev {name:?} already exists."
         ))

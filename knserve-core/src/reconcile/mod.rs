@@ -12,6 +12,11 @@
 //!
 //! Nothing here does I/O or reads a clock; the time comes in as RFC 3339 strings.
 //!
+//! A backend whose objects live apart (Kubernetes, one reconciler per kind) uses the
+//! same rules one object at a time: [`stamp_revision`] and [`configuration_status`]
+//! for a Configuration, [`revision_status`] for a Revision, [`route_status`] (with
+//! [`Targets`]) and [`routing_states`] for a Route, [`service_status`] for a Service.
+//!
 //! Choices and simplifications:
 //! - Gradual rollout (`rollout-duration`) is not implemented: the switch to a newly
 //!   ready revision is instant (Knative's default of 0).
@@ -41,15 +46,15 @@ mod route;
 mod service;
 mod types;
 
-pub use self::apply::{DEFAULT_NAMESPACE, apply};
-pub use self::configuration::REVISION_FAILED;
+pub use self::apply::{DEFAULT_NAMESPACE, Stamp, apply, stamp_revision};
+pub use self::configuration::{REVISION_FAILED, configuration_status};
 pub use self::observe::{observe, observe_at};
-pub use self::revision::{DEPLOYING, NO_TRAFFIC};
+pub use self::revision::{DEPLOYING, NO_TRAFFIC, revision_status};
 pub use self::route::{
     CONFIGURATION_MISSING, DOMAIN_TEMPLATE_ERROR, INGRESS_NOT_CONFIGURED, REVISION_MISSING,
-    REVISION_NOT_OWNED, TLS_NOT_ENABLED,
+    REVISION_NOT_OWNED, TLS_NOT_ENABLED, Targets, route_status, routing_states,
 };
-pub use self::service::{OUT_OF_DATE, REVISION_NAME_TAKEN, TRAFFIC_NOT_MIGRATED};
+pub use self::service::{OUT_OF_DATE, REVISION_NAME_TAKEN, TRAFFIC_NOT_MIGRATED, service_status};
 pub use self::types::{
     Applied, ApplyAction, ApplyContext, RevisionHealth, RevisionObservation, ServiceSet,
 };

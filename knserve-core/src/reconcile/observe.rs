@@ -1,7 +1,7 @@
 //! `observe`: statuses from the backend's view of each revision.
 
 use super::configuration::reconcile_configuration;
-use super::revision::record;
+use super::revision::revision_status;
 use super::route::{reconcile_route, update_routing_states};
 use super::service::reconcile_service;
 use super::types::{RevisionObservation, ServiceSet};
@@ -39,7 +39,7 @@ fn observe_inner(
 ) {
     for revision in &mut set.revisions {
         if let Some(seen) = observation(revision.metadata.name()) {
-            record(revision, &seen, now);
+            revision_status(revision, &seen, now);
         }
     }
     reconcile_configuration(set, now);

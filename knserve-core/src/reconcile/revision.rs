@@ -26,7 +26,7 @@ pub(super) fn initial_status(now: &str) -> RevisionStatus {
 ///
 /// A failure lands on `ContainerHealthy=False` with the backend's reason and message
 /// (`ExitCode1`) and is copied to `Ready`; `ResourcesAvailable` keeps its last value.
-pub(super) fn record(
+pub fn revision_status(
     revision: &mut Revision,
     observation: &RevisionObservation,
     now: Option<&str>,

@@ -9,7 +9,8 @@ use super::types::ServiceSet;
 use crate::api::condition_types::{ALL_TRAFFIC_ASSIGNED, CERTIFICATE_PROVISIONED, INGRESS_READY};
 use crate::api::keys::{self, RoutingState};
 use crate::api::{
-    Addressable, ConditionStatus, ObjectMeta, RoutingConfig, TrafficTarget, find_condition,
+    Addressable, ConditionStatus, Configuration, ObjectMeta, Revision, Route, RoutingConfig,
+    TrafficTarget, find_condition,
 };
 
 /// Why a target did not resolve: a revision that is missing, not ready or failed.
@@ -47,8 +48,36 @@ impl Unresolved {
 /// `status.traffic` and marks the ingress programmed, else keeps the previous
 /// `status.traffic` (no partial programming) and says why in `AllTrafficAssigned`.
 pub(super) fn reconcile_route(set: &mut ServiceSet, routing: &RoutingConfig, now: Option<&str>) {
-    let resolved = resolve(set);
-    let route = &mut set.route;
+    let targets = Targets {
+        configurations: std::slice::from_ref(&set.configuration),
+        revisions: &set.revisions,
+        not_owned: &set.foreign_revision_names,
+        owner: set.service.metadata.name(),
+    };
+    route_status(&mut set.route, &targets, routing, now);
+}
+
+/// What a Route's targets can resolve to.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets<'a> {
+    /// The Configurations `configurationName` targets may name.
+    pub configurations: &'a [Configuration],
+    /// The Revisions `revisionName` targets (and latest ready revisions) may name.
+    pub revisions: &'a [Revision],
+    /// Revision names that exist but belong to another Service (`RevisionNotOwned`).
+    pub not_owned: &'a BTreeSet<String>,
+    /// The Service named in `RevisionNotOwned` messages.
+    pub owner: &'a str,
+}
+
+/// [`reconcile_route`] for one Route on its own, resolving its targets in `targets`.
+pub fn route_status(
+    route: &mut Route,
+    targets: &Targets<'_>,
+    routing: &RoutingConfig,
+    now: Option<&str>,
+) {
+    let resolved = resolve(&route.spec.traffic, targets);
     let status = route.status.get_or_insert_with(Default::default);
     let conditions = &mut status.conditions;
     match resolved {
@@ -131,11 +160,14 @@ fn write_urls(
 
 /// Every spec target resolved to a ready revision and merged, or the first problem
 /// (a `False` one before an `Unknown` one).
-fn resolve(set: &ServiceSet) -> Result<Vec<TrafficTarget>, Unresolved> {
+fn resolve(
+    spec: &[TrafficTarget],
+    targets: &Targets<'_>,
+) -> Result<Vec<TrafficTarget>, Unresolved> {
     let mut traffic = Vec::new();
     let mut problem: Option<Unresolved> = None;
-    for target in &set.route.spec.traffic {
-        match resolve_target(set, target) {
+    for target in spec {
+        match resolve_target(targets, target) {
             Ok(revision) => merge(&mut traffic, target, revision),
             Err(why) => {
                 let worse = problem.as_ref().is_none_or(|p| {
@@ -169,20 +201,21 @@ pub(super) fn merge(traffic: &mut Vec<TrafficTarget>, target: &TrafficTarget, re
     }
 }
 
-fn resolve_target(set: &ServiceSet, target: &TrafficTarget) -> Result<String, Unresolved> {
+fn resolve_target(targets: &Targets<'_>, target: &TrafficTarget) -> Result<String, Unresolved> {
     use ConditionStatus::{False, Unknown};
     let config = target.configuration_name();
+    let configuration = targets
+        .configurations
+        .iter()
+        .find(|c| c.metadata.name() == config);
     let name = if config.is_empty() {
         target.revision_name().to_owned()
-    } else if config != set.configuration.metadata.name() {
-        let message = format!("Configuration {config:?} referenced in traffic not found.");
-        return Err(Unresolved::new(False, CONFIGURATION_MISSING, message));
-    } else {
-        let status = set.configuration.status.clone().unwrap_or_default();
+    } else if let Some(configuration) = configuration {
+        let status = configuration.status.clone().unwrap_or_default();
         match status.latest_ready_revision_name {
             Some(name) => name,
             None => {
-                let failed = set.configuration.status.as_ref().is_some_and(|s| {
+                let failed = configuration.status.as_ref().is_some_and(|s| {
                     find_condition(&s.conditions, crate::api::condition_types::READY)
                         .is_some_and(|c| c.status == False)
                 });
@@ -202,12 +235,16 @@ fn resolve_target(set: &ServiceSet, target: &TrafficTarget) -> Result<String, Un
                 return Err(Unresolved::new(status, REVISION_MISSING, message));
             }
         }
+    } else {
+        let message = format!("Configuration {config:?} referenced in traffic not found.");
+        return Err(Unresolved::new(False, CONFIGURATION_MISSING, message));
     };
-    let Some(revision) = set.revision(&name) else {
-        if set.foreign_revision_names.contains(&name) {
+    let revision = targets.revisions.iter().find(|r| r.metadata.name() == name);
+    let Some(revision) = revision else {
+        if targets.not_owned.contains(&name) {
             let message = format!(
                 "Revision {name:?} is not owned by Service {:?}.",
-                set.name()
+                targets.owner
             );
             return Err(Unresolved::new(False, REVISION_NOT_OWNED, message));
         }
@@ -244,14 +281,30 @@ pub(super) fn update_routing_states(set: &mut ServiceSet, now: Option<&str>) {
         .status
         .as_ref()
         .and_then(|s| s.latest_created_revision_name.clone());
-    for revision in &mut set.revisions {
+    routing_states(
+        &referenced,
+        latest_created.as_deref(),
+        &mut set.revisions,
+        now,
+    );
+}
+
+/// [`update_routing_states`] for a Configuration's revisions on their own: `referenced`
+/// are the revision names some Route's status traffic holds.
+pub fn routing_states(
+    referenced: &BTreeSet<String>,
+    latest_created: Option<&str>,
+    revisions: &mut [Revision],
+    now: Option<&str>,
+) {
+    for revision in revisions {
         let meta = &mut revision.metadata;
         let current = meta
             .label(keys::ROUTING_STATE_LABEL)
             .and_then(RoutingState::from_label);
         let next = if referenced.contains(meta.name()) {
             RoutingState::Active
-        } else if latest_created.as_deref() == Some(meta.name()) && current.is_some() {
+        } else if latest_created == Some(meta.name()) && current.is_some() {
             continue;
         } else {
             RoutingState::Reserve

@@ -4,7 +4,9 @@ use super::conditions::{condition, set_condition, summarize};
 use super::route::merge;
 use super::types::ServiceSet;
 use crate::api::condition_types::{CONFIGURATIONS_READY, READY, ROUTES_READY};
-use crate::api::{Condition, ConditionStatus, TrafficTarget, find_condition};
+use crate::api::{
+    Condition, ConditionStatus, Configuration, Route, Service, TrafficTarget, find_condition,
+};
 
 /// A child whose `observedGeneration` lags its generation.
 pub const OUT_OF_DATE: &str = "OutOfDate";
@@ -25,12 +27,32 @@ pub const REVISION_NAME_TAKEN: &str = "RevisionNameTaken";
 /// the Service says why (`RevisionMissing`). Both sides are compared after merging
 /// duplicate targets, ignoring `url` and `latestRevision`.
 pub(super) fn reconcile_service(set: &mut ServiceSet, now: Option<&str>) {
-    let configurations_ready = configurations_ready(set);
-    let routes_ready = routes_ready(set);
-    let generation = set.service.metadata.generation;
-    let config_status = set.configuration.status.clone().unwrap_or_default();
-    let route_status = set.route.status.clone().unwrap_or_default();
-    let status = set.service.status.get_or_insert_with(Default::default);
+    let name_taken = set.revision_name_taken.as_deref();
+    service_status(
+        &mut set.service,
+        &set.configuration,
+        &set.route,
+        name_taken,
+        now,
+    );
+}
+
+/// [`reconcile_service`] for one Service on its own, from its Configuration and Route
+/// as observed; `name_taken` is the revision name its template asked for but could not
+/// have.
+pub fn service_status(
+    service: &mut Service,
+    configuration: &Configuration,
+    route: &Route,
+    name_taken: Option<&str>,
+    now: Option<&str>,
+) {
+    let configurations_ready = configurations_ready(configuration);
+    let routes_ready = routes_ready(configuration, route, name_taken);
+    let generation = service.metadata.generation;
+    let config_status = configuration.status.clone().unwrap_or_default();
+    let route_status = route.status.clone().unwrap_or_default();
+    let status = service.status.get_or_insert_with(Default::default);
     set_condition(&mut status.conditions, configurations_ready, now);
     set_condition(&mut status.conditions, routes_ready, now);
     let ready = summarize(&status.conditions, &[CONFIGURATIONS_READY, ROUTES_READY]);
@@ -64,8 +86,7 @@ fn out_of_date(type_: &str, kind: &str) -> Condition {
     )
 }
 
-fn configurations_ready(set: &ServiceSet) -> Condition {
-    let config = &set.configuration;
+fn configurations_ready(config: &Configuration) -> Condition {
     let status = config.status.clone().unwrap_or_default();
     if status.observed_generation != config.metadata.generation {
         return out_of_date(CONFIGURATIONS_READY, "Configuration");
@@ -73,13 +94,16 @@ fn configurations_ready(set: &ServiceSet) -> Condition {
     ready_of(&status.conditions, CONFIGURATIONS_READY)
 }
 
-fn routes_ready(set: &ServiceSet) -> Condition {
-    let route = &set.route;
+fn routes_ready(
+    configuration: &Configuration,
+    route: &Route,
+    name_taken: Option<&str>,
+) -> Condition {
     let status = route.status.clone().unwrap_or_default();
     if status.observed_generation != route.metadata.generation {
         return out_of_date(ROUTES_READY, "Route");
     }
-    if let Some(name) = &set.revision_name_taken {
+    if let Some(name) = name_taken {
         let message = format!(
             "The revision name {name:?} is taken by a conflicting Revision, so traffic will not be migrated"
         );
@@ -91,7 +115,7 @@ fn routes_ready(set: &ServiceSet) -> Condition {
         );
     }
     let ready = ready_of(&status.conditions, ROUTES_READY);
-    if ready.status != ConditionStatus::False && !traffic_migrated(set) {
+    if ready.status != ConditionStatus::False && !traffic_migrated(configuration, route) {
         return condition(
             ROUTES_READY,
             ConditionStatus::Unknown,
@@ -104,14 +128,13 @@ fn routes_ready(set: &ServiceSet) -> Condition {
 
 /// Whether the Route's status traffic is its spec with configuration targets replaced
 /// by the latest ready revision.
-pub(super) fn traffic_migrated(set: &ServiceSet) -> bool {
-    let latest_ready = set
-        .configuration
+pub(super) fn traffic_migrated(configuration: &Configuration, route: &Route) -> bool {
+    let latest_ready = configuration
         .status
         .as_ref()
         .and_then(|s| s.latest_ready_revision_name.clone());
     let mut want = Vec::new();
-    for target in &set.route.spec.traffic {
+    for target in &route.spec.traffic {
         let revision = if target.configuration_name().is_empty() {
             target.revision_name().to_owned()
         } else {
@@ -122,8 +145,7 @@ pub(super) fn traffic_migrated(set: &ServiceSet) -> bool {
         };
         merge(&mut want, target, revision);
     }
-    let got = set
-        .route
+    let got = route
         .status
         .as_ref()
         .map(|s| s.traffic.as_slice())
