@@ -2,8 +2,9 @@
 //! no I/O and no clock (time comes in as an argument). The controllers in
 //! [`crate::controller`] are thin shells that read the observed objects, call these and
 //! apply the result with server-side apply.
+
+pub mod autoscaling;
+pub mod hpa;
+pub mod ingress;
 pub mod revision;
 pub mod sks;
-pub mod ingress;
-pub mod hpa;
-pub mod autoscaling;
