@@ -13,3 +13,4 @@ pub use knserve_core as core;
 pub mod crd;
 pub mod desired;
 pub mod servers;
+pub mod webhook;
