@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# CI gate (issue 6 §4): callgrind instructions per request of knserve-queue at
+# concurrency 1, against a bare hyper proxy floor measured in the same run; fails
+# when over bench/callgrind-budget.json. Needs root (unshare -n) and valgrind.
+#   bench/callgrind-gate.sh                 check against the budget
+#   bench/callgrind-gate.sh --write-budget  re-baseline (commit the budget file with the why)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+[ "$(id -u)" = 0 ] || { echo "bench/callgrind-gate.sh needs root (unshare -n)"; exit 2; }
+if ! command -v valgrind >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null \
+    || { echo "valgrind is required (apt-get install valgrind)"; exit 2; }
+fi
+cargo build --release --locked -q -p knserve-k8s --bin knserve-queue
+(cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
+exec unshare -n python3 bench/callgrind_gate.py --queue "$TARGET/release/knserve-queue" \
+  --tools "$TARGET/bench-tools/release" --budget bench/callgrind-budget.json "$@"
