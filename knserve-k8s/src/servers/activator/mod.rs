@@ -1,0 +1,212 @@
+//! The knserve activator on Kubernetes (spec §3): receives the requests of revisions
+//! at zero or in Proxy mode (the ingress sends them to a public Service whose
+//! endpoints are the activators), holds them until the revision has a probed pod, and
+//! proxies them to the pods' queue-proxies on :8012.
+//!
+//! The layers are knserve-core's (as in the local backend's data path): [`Front`] →
+//! handler (probes, revision from `Knative-Serving-Revision`/`-Namespace`) → reporter
+//! → timeouts → throttler → `Forward`. What this module adds is where their inputs
+//! come from:
+//!
+//! - [`ActivatorState`]: Revisions and EndpointSlices from kube watchers (or tests),
+//!   applied one [`ActivatorEvent`] at a time.
+//! - [`send_stats`]: the reporter's stats, POSTed to the autoscaler as JSON.
+//! - [`ActivatorServer`]: all of it on a listener; [`run`]: the same fed by watchers.
+
+mod front;
+mod state;
+mod stats;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use futures_util::{StreamExt, TryStreamExt};
+use http::Uri;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use knserve_core::{
+    activator::{
+        handler::{HandlerLayer, RevisionTable},
+        probing::ProberConfig,
+        report,
+        throttler::{ThrottleLayer, ThrottlerConfig, ThrottlerRegistry},
+    },
+    net::{self, Forward, ServeHandle},
+    timeout::{TimeoutLayer, TimeoutLimits},
+};
+use kube::{
+    Api,
+    runtime::{WatchStreamExt, watcher},
+};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+use tower::ServiceBuilder;
+use tracing::{info, warn};
+
+pub use self::front::{Front, FrontLayer, HEALTHZ};
+pub use self::state::{
+    ActivatorEvent, ActivatorState, QUEUE_SERVING_PORT, SERVING_PORT_NAME, revision_info,
+};
+pub use self::stats::send_stats;
+use crate::crd::Revision;
+use crate::servers::wire::{AUTOSCALER_PORT, STATS_PATH};
+
+/// Idle connections kept per pod (`MAX_IDLE_PROXY_CONNS_PER_HOST`, §3.1).
+const IDLE_PER_HOST: usize = 100;
+
+/// How the activator runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivatorOptions {
+    /// Where it listens (default `0.0.0.0:8012`).
+    pub listen: SocketAddr,
+    /// The pod name its stats carry (`POD_NAME`).
+    pub pod_name: String,
+    /// Its pod IP (`POD_IP`), to find its place among a revision's activators (§3.5);
+    /// without it, it uses every pod of every revision.
+    pub pod_ip: Option<IpAddr>,
+    /// Where stats go (default
+    /// `http://autoscaler.knative-serving.svc.cluster.local:8080/v1/stats`).
+    pub stats_url: String,
+    /// The cluster's DNS domain, for revisions named by Host (default `cluster.local`).
+    pub cluster_domain: String,
+}
+
+impl Default for ActivatorOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8012)),
+            pod_name: "activator".to_owned(),
+            pod_ip: None,
+            stats_url: stats_url("knative-serving", "cluster.local"),
+            cluster_domain: "cluster.local".to_owned(),
+        }
+    }
+}
+
+/// The autoscaler's stats URL in `system_namespace` under `cluster_domain`.
+pub fn stats_url(system_namespace: &str, cluster_domain: &str) -> String {
+    format!(
+        "http://autoscaler.{system_namespace}.svc.{cluster_domain}:{AUTOSCALER_PORT}{STATS_PATH}"
+    )
+}
+
+/// A running activator: its stack on a listener, the state that feeds it, and the
+/// stats sender.
+#[derive(Debug)]
+pub struct ActivatorServer {
+    state: Arc<Mutex<ActivatorState>>,
+    registry: ThrottlerRegistry,
+    server: ServeHandle,
+    draining: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ActivatorServer {
+    /// Serves on `listener` with no revisions; nothing watches the cluster until
+    /// events are [`apply`](Self::apply)ed. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When `options.stats_url` is not a URI, or the listener has no local address.
+    pub fn start(listener: TcpListener, options: &ActivatorOptions) -> anyhow::Result<Self> {
+        let url: Uri = options.stats_url.parse()?;
+        let table = RevisionTable::new();
+        let registry = ThrottlerRegistry::new(ThrottlerConfig::default());
+        let state = ActivatorState::new(
+            table.clone(),
+            registry.clone(),
+            options.pod_ip,
+            ProberConfig::default(),
+        );
+        let (stats_tx, stats_rx) = mpsc::channel(4096);
+        let (report, worker) = report::pair(options.pod_name.clone(), stats_tx);
+        let tasks = vec![
+            tokio::spawn(worker.run()),
+            tokio::spawn(send_stats(stats_rx, url)),
+        ];
+        let (draining, draining_rx) = watch::channel(false);
+        let domain = options.cluster_domain.clone();
+        let stack = ServiceBuilder::new()
+            .layer(FrontLayer::new(
+                table.clone(),
+                draining_rx.clone(),
+                domain.clone(),
+            ))
+            .layer(HandlerLayer::new(table, draining_rx).cluster_domain(domain))
+            .layer(report)
+            .layer(TimeoutLayer::activator(TimeoutLimits::default()))
+            .layer(ThrottleLayer::new(registry.clone()))
+            .service(Forward::new(IDLE_PER_HOST, false));
+        let server = net::serve(listener, stack)?;
+        Ok(Self {
+            state: Arc::new(Mutex::new(state)),
+            registry,
+            server,
+            draining,
+            tasks,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Applies a watch event (what the watchers of [`run`] do).
+    pub fn apply(&self, event: ActivatorEvent) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply(event);
+    }
+
+    /// The throttlers, for their loads.
+    pub fn registry(&self) -> &ThrottlerRegistry {
+        &self.registry
+    }
+
+    /// Fails health checks from now on (call on SIGTERM, before the drain period).
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Stops accepting, finishes the requests in flight and stops reporting.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Runs the activator: serves on `options.listen`, watches Revisions and
+/// EndpointSlices in all namespaces, and reports to the autoscaler. Returns only on a
+/// failure to bind or when the watch streams end.
+pub async fn run(client: kube::Client, options: ActivatorOptions) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(options.listen).await?;
+    let server = ActivatorServer::start(listener, &options)?;
+    info!(address = %server.address(), stats = %options.stats_url, "activator listening");
+    let revisions = watcher(
+        Api::<Revision>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .map_ok(ActivatorEvent::Revision);
+    let slices = watcher(
+        Api::<EndpointSlice>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .map_ok(ActivatorEvent::EndpointSlice);
+    let mut events = futures_util::stream::select(revisions.boxed(), slices.boxed());
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(event) => server.apply(event),
+            Err(error) => warn!(%error, "activator watch failed; retrying"),
+        }
+    }
+    anyhow::bail!("the activator's watch streams ended")
+}
