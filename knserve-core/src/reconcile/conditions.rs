@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 use crate::api::{Condition, ConditionStatus, find_condition};
 
 /// A condition of `type_` with `status`, `reason` and `message`.
-pub(super) fn condition(
+pub fn condition(
     type_: &str,
     status: ConditionStatus,
     reason: Option<&str>,
@@ -26,11 +26,7 @@ pub(super) fn true_condition(type_: &str) -> Condition {
 /// Puts `new` into `conditions`, replacing the one of the same type. The transition
 /// time is kept when the status did not change, else set to `now` (or cleared when the
 /// time is not known).
-pub(super) fn set_condition(
-    conditions: &mut Vec<Condition>,
-    mut new: Condition,
-    now: Option<&str>,
-) {
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: Option<&str>) {
     let old = conditions.iter().position(|c| c.type_ == new.type_);
     new.last_transition_time = match old.map(|i| &conditions[i]) {
         Some(old) if old.status == new.status => old.last_transition_time.clone(),
@@ -45,7 +41,7 @@ pub(super) fn set_condition(
 /// `Ready` as the AND of `dependents`: `True` when all are, else the status, reason and
 /// message of the first `False` one, else of the first that is not `True` (missing
 /// counts as `Unknown`).
-pub(super) fn summarize(conditions: &[Condition], dependents: &[&str]) -> Condition {
+pub fn summarize(conditions: &[Condition], dependents: &[&str]) -> Condition {
     let get = |t: &str| {
         find_condition(conditions, t)
             .cloned()

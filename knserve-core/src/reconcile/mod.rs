@@ -47,6 +47,7 @@ mod service;
 mod types;
 
 pub use self::apply::{DEFAULT_NAMESPACE, Stamp, apply, stamp_revision};
+pub use self::conditions::{condition, set_condition, summarize};
 pub use self::configuration::{REVISION_FAILED, configuration_status};
 pub use self::observe::{observe, observe_at};
 pub use self::revision::{DEPLOYING, NO_TRAFFIC, revision_status};

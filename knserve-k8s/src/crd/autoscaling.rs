@@ -20,6 +20,7 @@ use super::conditions_schema;
     plural = "podautoscalers",
     singular = "podautoscaler",
     namespaced,
+    derive = "PartialEq",
     shortname = "kpa",
     shortname = "pa",
     category = "all",

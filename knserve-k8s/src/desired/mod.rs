@@ -7,4 +7,5 @@ pub mod autoscaling;
 pub mod hpa;
 pub mod ingress;
 pub mod revision;
+pub mod serving;
 pub mod sks;
