@@ -301,6 +301,7 @@ def main_phase(args, all_targets, logdir, points):
                 t.stop()
         time.sleep(args.idle)
         idle = {t.name: t.mem("VmRSS") for t in live if t.proc}
+        threads = {t.name: t.mem("Threads") for t in live if t.proc}
         for point in points:
             order = live[:]
             random.shuffle(order)
@@ -313,14 +314,14 @@ def main_phase(args, all_targets, logdir, points):
                          if point[3] else ""), flush=True)
         for t in live:
             if t.proc:
-                memory.append({"target": t.name, "rep": rep, "idle_rss_kib": idle[t.name],
+                memory.append({"target": t.name, "rep": rep, "idle_rss_kib": idle[t.name], "threads": threads[t.name],
                                "peak_hwm_kib": t.mem("VmHWM")})
             t.stop()
     return runs, memory
 
 
 def breaker_phase(args, all_targets, logdir):
-    """containerConcurrency 0 and 10: 256 connections on a 10 ms backend."""
+    """containerConcurrency 0 and 10: 100 and 256 connections on a 10 ms backend."""
     queues = [t for t in all_targets if t.name in ("knserve-queue", "kn-queue-proxy")]
     runs = []
     for rep in range(args.reps):
@@ -331,11 +332,14 @@ def breaker_phase(args, all_targets, logdir):
                 print(f"  ! {t.name} cc={cc} did not answer", file=sys.stderr)
                 t.stop()
                 continue
-            r = run_wrk(t.port, "/sleep?ms=10", 256, args.seconds)
-            r.update(target=t.name, cc=cc, rep=rep)
-            runs.append(r)
-            print(f"  rep {rep} breaker cc={cc:>2} {t.name:>15}: 200s {r['ok']:>7}  "
-                  f"non-2xx {r['non2xx']:>7}  socket errors {r['socket_errors']}", flush=True)
+            # 100 connections fit CC=10's 10 slots + 100 queued (no 503 expected);
+            # 256 overflow them (503s expected).
+            for conns in (100, 256):
+                r = run_wrk(t.port, "/sleep?ms=10", conns, args.seconds)
+                r.update(target=t.name, cc=cc, connections=conns, rep=rep)
+                runs.append(r)
+                print(f"  rep {rep} breaker cc={cc:>2} c={conns} {t.name:>15}: 200s {r['ok']:>7}  "
+                      f"non-2xx {r['non2xx']:>7}  socket errors {r['socket_errors']}", flush=True)
             t.stop()
     return runs
 
@@ -392,7 +396,7 @@ def summarise(runs, memory, breaker, names, points):
             summary["memory"][n] = {"idle_rss_mib": spread([x["idle_rss_kib"] / 1024 for x in m]),
                                     "peak_hwm_mib": spread([x["peak_hwm_kib"] / 1024 for x in m])}
     for r in breaker:
-        key = f"{r['target']} cc={r['cc']}"
+        key = f"{r['target']} cc={r['cc']} c={r['connections']}"
         summary["breaker"].setdefault(key, []).append(r)
     summary["breaker"] = {k: {"ok": spread([r["ok"] for r in v]),
                               "non2xx": spread([r["non2xx"] for r in v]),
@@ -409,7 +413,7 @@ def markdown(record):
     opened = [p for p in pts if p.startswith("open")]
     L = [f"# Side-by-side proxy benchmark — {record['date']}", "",
          f"Machine: {m['cpu_model']}, nproc {m['nproc']}, kernel {m['kernel']}; "
-         f"load before/after: {m['loadavg_before']} / {m['loadavg_after']}. "
+         f"load before/after: {m['loadavg_before']} / {m['loadavg_after']}, steal {m['steal_percent']} %. "
          f"Mode: {record['mode']}, {record['config']['reps']} repetitions × {record['config']['seconds']} s per point "
          f"(+{record['config']['warmup']} s warm-up), SUTs interleaved in a shuffled order per point. "
          f"Git {record['git']}.", "",
@@ -457,8 +461,9 @@ def markdown(record):
     for n, e in s["memory"].items():
         L.append(f"| {n} | {fmt(e['idle_rss_mib'], 1)} | {fmt(e['peak_hwm_mib'], 1)} |")
     if s["breaker"]:
-        L += ["", f"## containerConcurrency: wrk -c256 `GET /sleep?ms=10`, {record['config']['seconds']} s "
-              "(200s and non-2xx per run)", "", "| queue-proxy, CC | 200s | non-2xx (503) | rps |", "|---|---|---|---|"]
+        L += ["", f"## containerConcurrency: wrk `GET /sleep?ms=10`, {record['config']['seconds']} s "
+              "(200s and non-2xx per run; 100 connections fit CC=10's 10 slots + 100 queued, 256 overflow them)",
+              "", "| queue-proxy, CC, connections | 200s | non-2xx (503) | rps |", "|---|---|---|---|"]
         for k, e in sorted(s["breaker"].items()):
             L.append(f"| {k} | {fmt(e['ok'])} | {fmt(e['non2xx'])} | {fmt(e['rps'])} |")
     L += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in record["versions"].items()]
@@ -468,6 +473,12 @@ def markdown(record):
 
 
 # ---------------------------------------------------------------- main
+
+
+def cpu_jiffies():
+    """Whole-box (user+nice+system+idle+iowait+irq+softirq, steal) jiffies from /proc/stat."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return sum(f[:7]), f[7]
 
 
 def machine():
@@ -508,6 +519,7 @@ def main():
 
     started = time.time()
     mach = machine()
+    jiffies0 = cpu_jiffies()
     workdir = tempfile.mkdtemp(prefix="knserve-bench-")
     backend = subprocess.Popen(["taskset", "-c", CLIENT_CPU, os.path.join(args.tools, "knb-backend"),
                                 "--listen", BACKEND], stdout=subprocess.DEVNULL)
@@ -528,6 +540,8 @@ def main():
             t.stop()
         kill_tree(backend)
     mach["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
+    (busy1, steal1), (busy0, steal0) = cpu_jiffies(), jiffies0
+    mach["steal_percent"] = round(100 * (steal1 - steal0) / max(1, busy1 + steal1 - busy0 - steal0), 2)
     now = datetime.datetime.now(datetime.timezone.utc)
     notes.append("Open-loop CPU/request counts the warm-up's requests too (all sent requests).")
     notes.append("wrk's non-2xx count is what the breaker rows report as 503s; closed-loop p99 is not "
