@@ -190,3 +190,6 @@ async fn write_status(client: kube::Client, state: Arc<Mutex<IngressState>>, wri
         .unwrap_or_else(PoisonError::into_inner)
         .write_failed(&write);
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! The ingress's pure parts: table, slice resolution, status.
+
+use std::net::SocketAddr;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+use super::*;
+use crate::servers::ingress::{endpoints, mirror::Mirror};
+
+fn ingress(name: &str, hosts: &[&str], splits: serde_json::Value) -> Ingress {
+    serde_json::from_value(json!({
+        "apiVersion": "networking.internal.knative.dev/v1alpha1",
+        "kind": "Ingress",
+        "metadata": { "name": name, "namespace": "default", "generation": 3 },
+        "spec": { "rules": [{ "hosts": hosts, "visibility": "ExternalIP",
+            "http": { "paths": [{ "splits": splits }] } }] },
+    }))
+    .unwrap()
+}
+
+fn split(service: &str, percent: i32) -> serde_json::Value {
+    json!({ "serviceNamespace": "default", "serviceName": service, "servicePort": 80,
+        "percent": percent, "appendHeaders": { "Knative-Serving-Revision": service } })
+}
+
+#[test]
+fn hosts_match_without_port_and_case_and_draws_follow_the_percents() {
+    let hello = ingress(
+        "hello",
+        &["Hello.example.com"],
+        json!([split("a", 75), split("b", 25)]),
+    );
+    let (table, outcomes) = IngressTable::build([&hello]);
+    assert_eq!(outcomes[0].error, None);
+    let pick = |draw| {
+        table
+            .route("hello.EXAMPLE.com:8080", "/x", draw)
+            .unwrap()
+            .backend
+            .revision
+            .clone()
+    };
+    assert_eq!(
+        pick(0),
+        "default/a",
+        "draws below 75 of 100 pick the 75 % split"
+    );
+    assert_eq!(pick(74), "default/a");
+    assert_eq!(pick(75), "default/b", "draws from 75 pick the 25 % split");
+    assert_eq!(pick(199), "default/b", "draws wrap modulo the total");
+    assert!(
+        table.route("other.example.com", "/", 0).is_err(),
+        "an unknown host has no route"
+    );
+}
+
+#[test]
+fn zero_percent_splits_are_never_picked_unless_all_are_zero() {
+    let one = ingress(
+        "one",
+        &["one.example.com"],
+        json!([split("a", 100), split("b", 0)]),
+    );
+    let zero = ingress("zero", &["zero.example.com"], json!([split("c", 0)]));
+    let (table, _) = IngressTable::build([&one, &zero]);
+    for draw in 0..200 {
+        let backend = table.route("one.example.com", "/", draw).unwrap().backend;
+        assert_eq!(backend.revision, "default/a", "a 0 % split gets nothing");
+    }
+    let backend = table.route("zero.example.com", "/", 7).unwrap().backend;
+    assert_eq!(
+        backend.revision, "default/c",
+        "a lone 0 % split still routes (Knative forces 100)"
+    );
+}
+
+#[test]
+fn a_host_claimed_twice_stays_with_the_first_ingress_and_the_second_is_told() {
+    let first = ingress("a-first", &["same.example.com"], json!([split("a", 100)]));
+    let second = ingress("b-second", &["same.example.com"], json!([split("b", 100)]));
+    let (table, outcomes) = IngressTable::build([&second, &first]);
+    let backend = table.route("same.example.com", "/", 0).unwrap().backend;
+    assert_eq!(
+        backend.revision, "default/a",
+        "namespace/name order decides"
+    );
+    assert!(
+        matches!(outcomes[1].error, Some(TableError::HostTaken { .. })),
+        "the loser's outcome says the host is taken: {outcomes:?}"
+    );
+    let status = status_for(&outcomes[1], "lb");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        ready.reason.as_deref(),
+        Some("DomainConflict"),
+        "its status is not Ready"
+    );
+}
+
+#[test]
+fn a_bad_append_header_leaves_the_ingress_out() {
+    let bad = json!([{ "serviceNamespace": "default", "serviceName": "a", "servicePort": 80,
+        "percent": 100, "appendHeaders": { "bad header": "x" } }]);
+    let (table, outcomes) = IngressTable::build([&ingress("bad", &["bad.example.com"], bad)]);
+    assert!(matches!(
+        outcomes[0].error,
+        Some(TableError::BadHeader { .. })
+    ));
+    assert_eq!(table.hosts().count(), 0, "nothing of it is programmed");
+}
+
+#[test]
+fn a_programmed_ingress_is_ready_with_both_load_balancers_and_its_generation() {
+    let hello = ingress("hello", &["h.example.com"], json!([split("a", 100)]));
+    let (_, outcomes) = IngressTable::build([&hello]);
+    let status = status_for(
+        &outcomes[0],
+        "knserve-ingress.knative-serving.svc.cluster.local",
+    );
+    assert_eq!(status.observed_generation, Some(3));
+    for kind in ["NetworkConfigured", "LoadBalancerReady", "Ready"] {
+        let condition = status.conditions.iter().find(|c| c.type_ == kind);
+        assert!(condition.is_some_and(|c| c.is_true()), "{kind} is True");
+    }
+    let domain = |lb: &Option<crate::crd::networking::LoadBalancerStatus>| {
+        lb.as_ref()
+            .and_then(|lb| lb.ingress[0].domain_internal.clone())
+    };
+    assert_eq!(
+        domain(&status.private_load_balancer).as_deref(),
+        Some("knserve-ingress.knative-serving.svc.cluster.local")
+    );
+    assert_eq!(
+        domain(&status.public_load_balancer),
+        domain(&status.private_load_balancer)
+    );
+    assert!(
+        is_current(Some(&status), &status),
+        "an equal status needs no write"
+    );
+}
+
+#[test]
+fn a_split_resolves_to_ready_addresses_at_the_slice_port_named_like_the_service_port() {
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": { "name": "a-x", "namespace": "default",
+            "labels": { "kubernetes.io/service-name": "a" } },
+        "addressType": "IPv4",
+        "endpoints": [
+            { "addresses": ["10.0.0.1"], "conditions": { "ready": true } },
+            { "addresses": ["10.0.0.2"] },
+            { "addresses": ["10.0.0.3"], "conditions": { "ready": false } },
+        ],
+        "ports": [{ "name": "metrics", "port": 9090 }, { "name": "http", "port": 8012 }],
+    }))
+    .unwrap();
+    let mut slices = Mirror::default();
+    slices.apply(
+        Event::Apply(slice),
+        endpoints::slice_key,
+        endpoints::slice_info,
+    );
+    let mut services = Mirror::default();
+    services.apply(
+        Event::Apply(("default".to_owned(), "a".to_owned())),
+        Clone::clone,
+        |_| Some(vec![("http".to_owned(), 80)]),
+    );
+    let target = BackendRef {
+        service: ServiceKey {
+            namespace: "default".into(),
+            name: "a".into(),
+        },
+        port: PortRef::Number(80),
+    };
+    let addresses = endpoints::resolve(&slices, &services, &target);
+    let expected: Vec<SocketAddr> = vec![
+        "10.0.0.1:8012".parse().unwrap(),
+        "10.0.0.2:8012".parse().unwrap(),
+    ];
+    assert_eq!(
+        addresses, expected,
+        "ready (or unset) endpoints at the http port; not-ready ones left out"
+    );
+}

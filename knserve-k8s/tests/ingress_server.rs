@@ -1,0 +1,287 @@
+//! The Kubernetes ingress over loopback sockets: KIngress, EndpointSlice and Service
+//! objects are applied to its state exactly as its watchers would, and real HTTP
+//! requests go through it to real HTTP apps standing in for revisions' pods.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use http::StatusCode;
+use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
+use knserve_k8s::{
+    crd::Ingress,
+    servers::ingress::{IngressEvent, IngressOptions, IngressServer},
+};
+use kube::runtime::watcher::Event;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use self::support::{app, send, text};
+
+const HOST: &str = "hello.default.example.com";
+
+/// A KIngress of knserve's class: `HOST` (external) and `hello.default` (cluster-local)
+/// split between the revisions' public Services by `splits` (revision, percent).
+fn ingress(splits: &[(&str, i32)]) -> Ingress {
+    let splits: Vec<_> = splits
+        .iter()
+        .map(|(revision, percent)| {
+            json!({
+                "serviceNamespace": "default",
+                "serviceName": revision,
+                "servicePort": 80,
+                "percent": percent,
+                "appendHeaders": {
+                    "Knative-Serving-Revision": revision,
+                    "Knative-Serving-Namespace": "default",
+                },
+            })
+        })
+        .collect();
+    let http =
+        json!({ "paths": [{ "splits": splits, "appendHeaders": { "X-Path-Header": "on" } }] });
+    serde_json::from_value(json!({
+        "apiVersion": "networking.internal.knative.dev/v1alpha1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "hello", "namespace": "default", "generation": 1,
+            "annotations": { "networking.knative.dev/ingress.class": "knserve.ingress.networking.knative.dev" },
+        },
+        "spec": { "rules": [
+            { "hosts": [HOST], "visibility": "ExternalIP", "http": http },
+            { "hosts": ["hello.default", "hello.default.svc.cluster.local"], "visibility": "ClusterLocal", "http": http },
+        ]},
+    }))
+    .unwrap()
+}
+
+/// The public Service `<revision>`: port `http` 80.
+fn service(revision: &str) -> Service {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": revision, "namespace": "default" },
+        "spec": { "ports": [{ "name": "http", "port": 80, "targetPort": 8012 }] },
+    }))
+    .unwrap()
+}
+
+/// The public Service's slice: `address` ready on port `http`.
+fn slice(revision: &str, address: SocketAddr, ready: bool) -> EndpointSlice {
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {
+            "name": revision, "namespace": "default",
+            "labels": { "kubernetes.io/service-name": revision },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{ "addresses": [address.ip().to_string()], "conditions": { "ready": ready } }],
+        "ports": [{ "name": "http", "port": address.port(), "protocol": "TCP" }],
+    }))
+    .unwrap()
+}
+
+async fn ingress_server() -> IngressServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    IngressServer::start(listener, &IngressOptions::default()).unwrap()
+}
+
+fn revision_of(body: &str) -> &str {
+    body.lines()
+        .find_map(|l| l.strip_prefix("knative-serving-revision: "))
+        .unwrap_or("none")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_host_splits_by_percent_and_appends_headers() {
+    let (one, two) = (app().await, app().await);
+    let server = ingress_server().await;
+    for (revision, app) in [("hello-00001", &one), ("hello-00002", &two)] {
+        server.apply(IngressEvent::Service(Event::Apply(service(revision))));
+        server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+            revision,
+            app.address,
+            true,
+        ))));
+    }
+    let writes = server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[
+        ("hello-00001", 80),
+        ("hello-00002", 20),
+    ]))));
+    assert_eq!(
+        writes.len(),
+        1,
+        "a programmed KIngress gets one status write"
+    );
+    let ready = writes[0]
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready");
+    assert!(
+        ready.is_some_and(|c| c.is_true()),
+        "the status says Ready: {writes:?}"
+    );
+
+    let (status, body) = send(
+        server.address(),
+        "/",
+        &[("host", "hello.default.svc.cluster.local:80")],
+    )
+    .await;
+    let body = text(&body);
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a cluster-local host with a port routes: {body}"
+    );
+    assert!(
+        body.contains("x-path-header: on\n"),
+        "the path's appendHeaders arrive: {body}"
+    );
+    assert!(
+        body.contains("knative-serving-namespace: default\n"),
+        "the split's appendHeaders arrive: {body}"
+    );
+    assert!(
+        body.contains("host: hello.default.svc.cluster.local:80\n"),
+        "the Host is passed through: {body}"
+    );
+
+    let total = 400;
+    let mut first = 0;
+    for _ in 0..total {
+        let (status, body) = send(server.address(), "/", &[("host", HOST)]).await;
+        assert_eq!(status, StatusCode::OK);
+        match revision_of(&text(&body)) {
+            "hello-00001" => first += 1,
+            "hello-00002" => {}
+            other => panic!("every request names its split's revision, got {other}"),
+        }
+    }
+    let share = f64::from(first) / f64::from(total);
+    assert!(
+        (share - 0.8).abs() < 0.07,
+        "an 80/20 split sends 80 % ± 7 % to the first: {share}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_host_is_404_and_a_split_without_ready_endpoints_is_503_naming_the_revision() {
+    let one = app().await;
+    let server = ingress_server().await;
+    server.apply(IngressEvent::Service(Event::Apply(service("hello-00001"))));
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00001",
+        one.address,
+        false,
+    ))));
+    server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[(
+        "hello-00001",
+        100,
+    )]))));
+
+    let (status, body) = send(server.address(), "/", &[("host", "nope.example.com")]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an unknown host is 404: {}",
+        text(&body)
+    );
+
+    let (status, body) = send(server.address(), "/", &[("host", HOST)]).await;
+    let body = text(&body);
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no ready endpoint is 503: {body}"
+    );
+    assert!(
+        body.contains("default/hello-00001"),
+        "the 503 names the revision: {body}"
+    );
+
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00001",
+        one.address,
+        true,
+    ))));
+    let (status, _) = send(server.address(), "/", &[("host", HOST)]).await;
+    assert_eq!(status, StatusCode::OK, "a ready endpoint is used at once");
+
+    server.apply(IngressEvent::Ingress(Event::Delete(ingress(&[]))));
+    let (status, _) = send(server.address(), "/", &[("host", HOST)]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted KIngress no longer routes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_probe_is_answered_by_the_ingress_echoing_its_hash() {
+    let server = ingress_server().await;
+    let probe = [
+        ("host", "anything.example.com"),
+        ("k-network-probe", "probe"),
+        ("k-network-hash", "abc123"),
+    ];
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let mut request = http::Request::get(format!("http://{}/", server.address()));
+    for (name, value) in probe {
+        request = request.header(name, value);
+    }
+    let response = client
+        .request(request.body(http_body_util::Empty::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a hash probe is answered 200"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("k-network-hash")
+            .map(|v| v.as_bytes()),
+        Some(&b"abc123"[..]),
+        "the probe's hash is echoed"
+    );
+    let (status, _) = send(server.address(), "/", &probe[..2]).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a hash probe without a hash is 400"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kingress_of_another_class_is_not_programmed() {
+    let one = app().await;
+    let server = ingress_server().await;
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00001",
+        one.address,
+        true,
+    ))));
+    let mut other = ingress(&[("hello-00001", 100)]);
+    other.metadata.annotations = Some(
+        [(
+            "networking.knative.dev/ingress.class".to_owned(),
+            "istio.ingress.networking.knative.dev".to_owned(),
+        )]
+        .into(),
+    );
+    let writes = server.apply(IngressEvent::Ingress(Event::Apply(other)));
+    assert!(
+        writes.is_empty(),
+        "another class's KIngress gets no status from us"
+    );
+    let (status, _) = send(server.address(), "/", &[("host", HOST)]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another class's hosts are not served"
+    );
+}
