@@ -1,0 +1,254 @@
+//! The PodAutoscaler controller: reads a PA and what it drives from the watch stores,
+//! calls [`crate::desired::autoscaling::desired`] and applies the result.
+//!
+//! Writes: the ServerlessService by server-side apply (field manager [`FIELD_MANAGER`]),
+//! the Deployment's replicas through its `scale` subresource, the PA's status by a merge
+//! patch of `status` — each only when it differs from what is observed, so the
+//! every-tick requeue costs no API writes while nothing changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use knserve_core::RevisionKey;
+use knserve_core::autoscaler::{DEFAULT_PROGRESS_DEADLINE, PodAutoscaler as PaMachine};
+use knserve_core::config::AutoscalerConfig;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::Deciders;
+use crate::crd::{PodAutoscaler, ServerlessService};
+use crate::desired::autoscaling::{
+    DeploymentScale, PaDesired, PaInputs, desired, is_kpa, restore_machine,
+};
+
+/// The field manager of the autoscaler's server-side applies.
+pub const FIELD_MANAGER: &str = "knserve-autoscaler";
+/// The first retry after a failed reconcile; doubled per failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why a reconcile failed (retried with back-off).
+#[derive(Debug, thiserror::Error)]
+#[error("writing {what} of PodAutoscaler {revision}")]
+pub struct ReconcileError {
+    what: &'static str,
+    revision: RevisionKey,
+    #[source]
+    source: kube::Error,
+}
+
+/// What every reconcile shares.
+pub(super) struct Context {
+    pub(super) client: Client,
+    pub(super) deciders: Arc<Deciders>,
+    pub(super) config: watch::Receiver<AutoscalerConfig>,
+    pub(super) deployments: Store<Deployment>,
+    pub(super) sks: Store<ServerlessService>,
+    pub(super) tick: Duration,
+    machines: Mutex<HashMap<RevisionKey, PaMachine>>,
+    failures: Mutex<HashMap<RevisionKey, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("deciders", &self.deciders)
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub(super) fn new(
+        client: Client,
+        deciders: Arc<Deciders>,
+        config: watch::Receiver<AutoscalerConfig>,
+        deployments: Store<Deployment>,
+        sks: Store<ServerlessService>,
+        tick: Duration,
+    ) -> Self {
+        Self {
+            client,
+            deciders,
+            config,
+            deployments,
+            sks,
+            tick,
+            machines: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Drops everything kept for a revision whose PA is gone or not ours.
+    pub(super) fn forget(&self, revision: &RevisionKey) {
+        self.deciders.remove(revision);
+        lock(&self.machines).remove(revision);
+        lock(&self.failures).remove(revision);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn key_of(pa: &PodAutoscaler) -> RevisionKey {
+    RevisionKey::new(pa.namespace().unwrap_or_default(), pa.name_any())
+}
+
+/// One reconcile of one PA.
+pub(super) async fn reconcile(
+    pa: Arc<PodAutoscaler>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let config = ctx.config.borrow().clone();
+    let revision = key_of(&pa);
+    if !is_kpa(&pa, &config) || pa.metadata.deletion_timestamp.is_some() {
+        ctx.forget(&revision);
+        return Ok(Action::await_change());
+    }
+    let out = decide(&pa, &ctx, &config, &revision);
+    let ready = out.status.actual_scale.unwrap_or(0).max(0).unsigned_abs();
+    match &out.params {
+        Some(params) => {
+            let reachable = pa.spec.reachability != "Unreachable";
+            ctx.deciders
+                .upsert(&revision, params.clone(), ready, reachable);
+        }
+        None => {
+            ctx.deciders.remove(&revision);
+        }
+    }
+    write(&ctx, &pa, &revision, &out).await?;
+    ctx.deciders
+        .set_scale(&revision, out.status.desired_scale, out.status.actual_scale);
+    lock(&ctx.failures).remove(&revision);
+    let after = out.requeue_after.map_or(ctx.tick, |r| r.min(ctx.tick));
+    Ok(Action::requeue(after.max(Duration::from_millis(100))))
+}
+
+/// Reads the observed objects and steps the PA's machine.
+fn decide(
+    pa: &PodAutoscaler,
+    ctx: &Context,
+    config: &AutoscalerConfig,
+    revision: &RevisionKey,
+) -> PaDesired {
+    let namespace = revision.namespace.as_ref();
+    let deployment = pa
+        .spec
+        .scale_target_ref
+        .name
+        .as_deref()
+        .and_then(|name| ctx.deployments.get(&ObjectRef::new(name).within(namespace)));
+    let deployment = deployment.map(|d| DeploymentScale {
+        replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        ready: d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0),
+    });
+    let sks = ctx
+        .sks
+        .get(&ObjectRef::new(&revision.name).within(namespace));
+    let now = ctx.deciders.now();
+    let wall_time = wall_time();
+    let input = PaInputs {
+        pa,
+        config,
+        progress_deadline: DEFAULT_PROGRESS_DEADLINE,
+        decider: ctx.deciders.status(revision),
+        deployment,
+        sks: sks.as_deref(),
+        now,
+        wall_time: &wall_time,
+    };
+    let mut machines = lock(&ctx.machines);
+    let machine = machines
+        .entry(revision.clone())
+        .or_insert_with(|| restore_machine(pa.status.as_ref(), now));
+    desired(&input, machine)
+}
+
+/// Applies what differs from the observed objects.
+async fn write(
+    ctx: &Context,
+    pa: &PodAutoscaler,
+    revision: &RevisionKey,
+    out: &PaDesired,
+) -> Result<(), ReconcileError> {
+    let namespace = revision.namespace.as_ref();
+    let fail = |what| {
+        move |source| ReconcileError {
+            what,
+            revision: revision.clone(),
+            source,
+        }
+    };
+    if let Some(sks) = &out.sks {
+        let current = ctx
+            .sks
+            .get(&ObjectRef::new(&revision.name).within(namespace));
+        let owned = current
+            .as_ref()
+            .is_some_and(|c| c.metadata.owner_references == sks.metadata.owner_references);
+        if current.as_ref().is_none_or(|c| c.spec != sks.spec) || !owned {
+            let api = Api::<ServerlessService>::namespaced(ctx.client.clone(), namespace);
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            api.patch(&revision.name, &params, &Patch::Apply(sks))
+                .await
+                .map_err(fail("the ServerlessService"))?;
+        }
+    }
+    if let (Some(replicas), Some(name)) = (out.replicas, pa.spec.scale_target_ref.name.as_deref()) {
+        info!(%revision, replicas, "scaling");
+        let api = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);
+        let patch = json!({ "spec": { "replicas": replicas } });
+        api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(fail("the Deployment scale"))?;
+    }
+    if pa.status.as_ref() != Some(&out.status) {
+        let api = Api::<PodAutoscaler>::namespaced(ctx.client.clone(), namespace);
+        let patch = json!({ "status": out.status });
+        api.patch_status(
+            &revision.name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(fail("the status"))?;
+    }
+    Ok(())
+}
+
+/// Retries a failed PA with exponential back-off.
+pub(super) fn error_policy(
+    pa: Arc<PodAutoscaler>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    let revision = key_of(&pa);
+    let mut failures = lock(&ctx.failures);
+    let count = failures.entry(revision).or_default();
+    *count = count.saturating_add(1);
+    let backoff = FIRST_BACKOFF
+        .saturating_mul(1 << (*count - 1).min(10))
+        .min(MAX_BACKOFF);
+    warn!(error = %error, source = ?std::error::Error::source(error), retry_in = ?backoff, "PodAutoscaler reconcile failed");
+    Action::requeue(backoff)
+}
+
+/// Now, RFC 3339 to the second, for conditions' transition times.
+fn wall_time() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
