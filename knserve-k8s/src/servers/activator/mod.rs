@@ -210,3 +210,6 @@ pub async fn run(client: kube::Client, options: ActivatorOptions) -> anyhow::Res
     }
     anyhow::bail!("the activator's watch streams ended")
 }
+
+#[cfg(test)]
+mod tests;

@@ -196,7 +196,7 @@ impl ActivatorState {
     }
 
     /// The pods of `key`: its private Service's slices at the serving port.
-    fn endpoints_of(&self, key: &RevisionKey) -> Endpoints {
+    pub(super) fn endpoints_of(&self, key: &RevisionKey) -> Endpoints {
         let private = format!("{}-private", key.name);
         let mut result = Endpoints::default();
         for slice in endpoints::slices_of(&self.slices, &key.namespace, &private) {
@@ -217,7 +217,7 @@ impl ActivatorState {
     }
 
     /// This activator's place among the activators the public Service lists.
-    fn membership_of(&self, key: &RevisionKey) -> Membership {
+    pub(super) fn membership_of(&self, key: &RevisionKey) -> Membership {
         let Some(own) = self.pod_ip else {
             return Membership::default();
         };

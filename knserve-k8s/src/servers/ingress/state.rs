@@ -148,6 +148,12 @@ impl IngressState {
     }
 
     fn status_writes(&mut self) -> Vec<StatusWrite> {
+        let outcomes = &self.outcomes;
+        self.written.retain(|(namespace, name), _| {
+            outcomes
+                .iter()
+                .any(|p| p.namespace == *namespace && p.name == *name)
+        });
         let mut writes = Vec::new();
         for programmed in &self.outcomes {
             let key = (programmed.namespace.clone(), programmed.name.clone());
