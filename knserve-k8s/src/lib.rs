@@ -10,6 +10,7 @@
 pub mod queue;
 
 pub use knserve_core as core;
+pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod servers;

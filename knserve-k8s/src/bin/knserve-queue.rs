@@ -13,8 +13,7 @@
 
 use std::process::ExitCode;
 
-use knserve_k8s::queue::{QueueEnv, QueueProxy};
-use tokio::signal::unix::{SignalKind, signal};
+use knserve_k8s::queue::QueueEnv;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -42,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(env)) {
+    match runtime.block_on(knserve_k8s::queue::run_until_signal(env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("knserve-queue: {}", chain(&*error));
@@ -60,25 +59,4 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-async fn run(env: QueueEnv) -> Result<(), Box<dyn std::error::Error>> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let proxy = QueueProxy::start(&env).await?;
-    let a = proxy.addresses();
-    // One machine-readable line, so scripts and tests find ports chosen by the OS.
-    let user_metrics = a
-        .user_metrics
-        .map_or(String::from("off"), |addr| addr.to_string());
-    println!(
-        "knserve-queue serving={} admin={} metrics={} user-metrics={user_metrics}",
-        a.serving, a.admin, a.metrics
-    );
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    proxy.terminate().await;
-    Ok(())
 }

@@ -85,3 +85,28 @@ pub fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, serde_
 pub(crate) fn name(s: &'static str) -> Cow<'static, str> {
     Cow::Borrowed(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_crds_are_the_ones_the_types_generate() {
+        let committed = include_str!("../../config/300-crds.yaml");
+        assert!(
+            committed == all_yaml().unwrap(),
+            "knserve-k8s/config/300-crds.yaml is stale; regenerate it with \
+             `cargo run -p knserve-k8s --bin knserve-k8s -- crds > knserve-k8s/config/300-crds.yaml`"
+        );
+    }
+
+    #[test]
+    fn the_short_names_are_knatives() {
+        let short =
+            |crd: &CustomResourceDefinition| crd.spec.names.short_names.clone().unwrap_or_default();
+        assert_eq!(short(&Service::crd()), ["kservice", "ksvc"]);
+        assert_eq!(short(&Revision::crd()), ["rev"]);
+        assert_eq!(short(&PodAutoscaler::crd()), ["kpa", "pa"]);
+        assert_eq!(short(&ServerlessService::crd()), ["sks"]);
+    }
+}
