@@ -22,8 +22,10 @@
 mod config;
 pub mod configuration;
 mod kube_io;
+pub mod revision;
 
 pub mod service;
+pub mod sks;
 
 use std::sync::Arc;
 use std::time::Duration;
