@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use knserve_k8s::servers::{activator, autoscaler, ingress};
 use tracing_subscriber::EnvFilter;
 
 /// Knative Serving on Kubernetes, in Rust.
@@ -23,6 +24,30 @@ struct Cli {
 enum Server {
     /// Reconciles Services, Configurations, Revisions, Routes and ServerlessServices.
     Controller,
+    /// Decides each revision's scale and reconciles PodAutoscalers of class KPA.
+    Autoscaler {
+        /// Where activators POST their stats.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        stats_listen: std::net::SocketAddr,
+        /// Where `/metrics` and `/healthz` are served.
+        #[arg(long, default_value = "0.0.0.0:9090")]
+        metrics_listen: std::net::SocketAddr,
+    },
+    /// Holds requests for revisions at zero and load-balances the ones in Proxy mode.
+    Activator {
+        /// Where requests arrive.
+        #[arg(long, default_value = "0.0.0.0:8012")]
+        listen: std::net::SocketAddr,
+        /// Where to POST stats (default: the autoscaler Service in the system namespace).
+        #[arg(long)]
+        stats_url: Option<String>,
+    },
+    /// Routes requests by Host from networking Ingress objects.
+    Ingress {
+        /// Where requests arrive.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// The queue-proxy sidecar (configured by Knative's environment contract).
     Queue,
     /// Prints the CustomResourceDefinitions as YAML.
@@ -76,6 +101,42 @@ async fn run(server: Server) -> anyhow::Result<()> {
             let client = kube::Client::try_default().await?;
             let options = knserve_k8s::controller::ControllerOptions { system_namespace };
             knserve_k8s::controller::run(client, options).await
+        }
+        Server::Autoscaler {
+            stats_listen,
+            metrics_listen,
+        } => {
+            let client = kube::Client::try_default().await?;
+            let options = autoscaler::AutoscalerOptions {
+                stats_listen,
+                metrics_listen,
+                system_namespace,
+                ..Default::default()
+            };
+            autoscaler::run(client, options).await
+        }
+        Server::Activator { listen, stats_url } => {
+            let client = kube::Client::try_default().await?;
+            let defaults = activator::ActivatorOptions::default();
+            let options = activator::ActivatorOptions {
+                listen,
+                pod_name: std::env::var("POD_NAME").unwrap_or(defaults.pod_name),
+                pod_ip: std::env::var("POD_IP").ok().and_then(|ip| ip.parse().ok()),
+                stats_url: stats_url.unwrap_or_else(|| {
+                    activator::stats_url(&system_namespace, &defaults.cluster_domain)
+                }),
+                cluster_domain: defaults.cluster_domain,
+            };
+            activator::run(client, options).await
+        }
+        Server::Ingress { listen } => {
+            let client = kube::Client::try_default().await?;
+            let options = ingress::IngressOptions {
+                listen,
+                system_namespace,
+                ..Default::default()
+            };
+            ingress::run(client, options).await
         }
         Server::Crds => Ok(()),
     }
