@@ -151,7 +151,7 @@ async fn run_all(tests: &[Test], filtered_out: usize) -> usize {
     let cluster = match Cluster::start().await {
         Ok(cluster) => cluster,
         Err(e) => {
-            println!("error: the test cluster did not start: {e:?}");
+            println!("error: the test cluster did not start: {}", chain(&e));
             return tests.len().max(1);
         }
     };
@@ -177,7 +177,7 @@ async fn run_all(tests: &[Test], filtered_out: usize) -> usize {
     let stop = cluster.stop();
     print_summary(tests.len(), &failures, filtered_out, started);
     if let Err(e) = stop {
-        println!("error: stopping the test cluster: {e:?}");
+        println!("error: stopping the test cluster: {}", chain(&e));
         return failures.len().max(1);
     }
     failures.len()
@@ -209,7 +209,7 @@ fn print_summary(
     if !failures.is_empty() {
         println!("\nfailures:\n");
         for (name, error) in failures {
-            println!("---- {name} ----\n{error:?}\n");
+            println!("---- {name} ----\n{}\n", chain(error));
         }
         println!("failures:");
         for (name, _) in failures {
@@ -223,6 +223,15 @@ fn print_summary(
         failures.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The error and its causes, one per line (no backtrace, whatever `RUST_BACKTRACE` says).
+fn chain(error: &anyhow::Error) -> String {
+    let mut lines = error.to_string();
+    for cause in error.chain().skip(1) {
+        lines.push_str(&format!("\n  caused by: {cause}"));
+    }
+    lines
 }
 
 /// `KNSERVE_TEST_TIMEOUT_SECS`, default 300 s.
