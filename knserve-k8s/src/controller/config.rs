@@ -17,6 +17,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use crate::desired::ingress::IngressSettings;
+
 /// Every setting the controller reads.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterConfig {
@@ -26,6 +28,8 @@ pub struct ClusterConfig {
     pub routing: RoutingConfig,
     /// `config-deployment`, as written (the revision reconciler reads its keys).
     pub deployment: BTreeMap<String, String>,
+    /// `config-network`'s ingress settings (class, templates).
+    pub ingress: IngressSettings,
 }
 
 impl ClusterConfig {
@@ -54,6 +58,7 @@ impl ClusterConfig {
             },
             routing: RoutingConfig { network, domain },
             deployment: map(DEPLOYMENT_CONFIG).clone(),
+            ingress: IngressSettings::from_map(map(NetworkConfig::NAME))?,
         })
     }
 }

@@ -23,6 +23,7 @@ mod config;
 pub mod configuration;
 mod kube_io;
 pub mod revision;
+pub mod route;
 
 pub mod service;
 pub mod sks;
