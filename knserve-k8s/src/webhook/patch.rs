@@ -78,16 +78,26 @@ pub fn pointer(base: &str, token: &str) -> String {
     format!("{base}/{}", token.replace('~', "~0").replace('/', "~1"))
 }
 
-#[cfg(test)]
-pub(crate) mod apply {
-    //! A tiny RFC 6902 applier for the tests: add, remove, replace.
+/// A patch operation whose path does not resolve in the document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PatchError(String);
+
+/// Applies `ops` (add, remove, replace) to `doc` in order, as the API server applies
+/// a webhook's patch; used to check patches and to default objects locally.
+pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
+    apply::apply(doc, ops).map_err(PatchError)
+}
+
+mod apply {
+    //! A small RFC 6902 applier: add, remove, replace.
 
     use serde_json::Value;
 
     use super::PatchOp;
 
     /// Applies `ops` to `doc` in order; `Err` names the first path that does not resolve.
-    pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
+    pub(super) fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
         for op in ops {
             match op {
                 PatchOp::Add { path, value } => put(doc, path, value.clone(), true)?,
@@ -155,7 +165,6 @@ pub(crate) mod apply {
 mod tests {
     use serde_json::json;
 
-    use super::apply::apply;
     use super::*;
 
     fn roundtrip(from: Value, to: Value) -> Vec<PatchOp> {

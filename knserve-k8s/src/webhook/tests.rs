@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use knserve_core::api::keys::{CREATOR_ANNOTATION, UPDATER_ANNOTATION};
 use knserve_core::api::{Service, ValidationConfig};
 
-use super::patch::apply::apply;
 use super::*;
 
 const HELLOWORLD: &str = include_str!("../../../knserve-core/tests/data/helloworld-go.yaml");
