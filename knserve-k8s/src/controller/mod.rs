@@ -107,7 +107,13 @@ pub async fn run(client: Client, options: ControllerOptions) -> anyhow::Result<(
         options,
         failures: Default::default(),
     });
-    tokio::join!(service::run(ctx.clone()), configuration::run(ctx.clone()),);
+    tokio::join!(
+        service::run(ctx.clone()),
+        configuration::run(ctx.clone()),
+        revision::run(ctx.clone()),
+        route::run(ctx.clone()),
+        sks::run(ctx.clone()),
+    );
     Ok(())
 }
 

@@ -32,13 +32,14 @@ macro_rules! tests {
 }
 
 mod env;
+mod serving;
 mod smoke;
 
 use env::Cluster;
 
 /// Every scenario, in the order they run.
 fn all_tests() -> Vec<Test> {
-    [smoke::tests()].concat()
+    [smoke::tests(), serving::tests()].concat()
 }
 
 /// What a scenario returns: a boxed future borrowing the cluster.

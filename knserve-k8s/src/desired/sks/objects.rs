@@ -19,9 +19,9 @@ use crate::desired::revision::{
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// The label naming who manages an EndpointSlice.
 pub const ENDPOINT_SLICE_MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
-/// This controller's value of [`ENDPOINT_SLICE_MANAGED_BY_LABEL`] (Knative's controller
-/// name, so kube-controller-manager leaves the slices alone).
-pub const ENDPOINT_SLICE_MANAGER: &str = "serving.knative.dev/controller";
+/// This controller's value of [`ENDPOINT_SLICE_MANAGED_BY_LABEL`] (a label value, so no
+/// `/`; anything but kube-controller-manager's own makes it leave the slices alone).
+pub const ENDPOINT_SLICE_MANAGER: &str = "knserve-controller";
 /// `Private` or `Public`, on the SKS's Services.
 pub const SERVICE_TYPE_LABEL: &str = "networking.internal.knative.dev/serviceType";
 /// The SKS a Service belongs to.
