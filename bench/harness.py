@@ -176,9 +176,10 @@ error_log {dir}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path {dir}/nb; proxy_temp_path {dir}/np; fastcgi_temp_path {dir}/nf;
   uwsgi_temp_path {dir}/nu; scgi_temp_path {dir}/ns;
-  upstream backend {{ server {backend}; keepalive 256; }}
+  upstream backend {{ server {backend}; keepalive 256; keepalive_requests 1000000; }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     location / {{ proxy_pass http://backend; proxy_http_version 1.1;

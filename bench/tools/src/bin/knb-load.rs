@@ -91,13 +91,25 @@ async fn connect(addr: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {
     Some(sender)
 }
 
+/// A usable connection: the current one, or a new one when the server closed it
+/// between requests (nginx closes keep-alive connections after `keepalive_requests`;
+/// like wrk, that is a reconnect, not an error).
+async fn ensure(addr: SocketAddr, sender: &mut Option<SendRequest<Empty<Bytes>>>) {
+    if let Some(s) = sender.as_mut()
+        && !s.is_closed()
+        && s.ready().await.is_ok()
+    {
+        return;
+    }
+    *sender = connect(addr).await;
+}
+
 /// One request; `Some(status is 2xx)` or `None` on a transport error.
 async fn once(sender: &mut SendRequest<Empty<Bytes>>, path: &str) -> Option<bool> {
     let request = Request::get(path)
         .header(header::HOST, "hello.default.example.com")
         .body(Empty::new())
         .ok()?;
-    sender.ready().await.ok()?;
     let response = sender.send_request(request).await.ok()?;
     let success = response.status().is_success();
     response.into_body().collect().await.ok()?;
@@ -108,6 +120,7 @@ async fn closed(addr: SocketAddr, path: &str, requests: u64) -> Tally {
     let mut tally = Tally::default();
     let mut sender = connect(addr).await;
     for _ in 0..requests {
+        ensure(addr, &mut sender).await;
         let Some(s) = sender.as_mut() else {
             tally.errors += 1;
             sender = connect(addr).await;
@@ -149,6 +162,7 @@ async fn open(
             tokio::time::sleep_until(scheduled).await;
         }
         let sent = if behind { scheduled } else { Instant::now() };
+        ensure(addr, &mut sender).await;
         let outcome = match sender.as_mut() {
             Some(s) => once(s, path).await,
             None => None,
