@@ -48,6 +48,8 @@ enum Server {
         #[arg(long, default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Defaults and validates serving.knative.dev objects at admission (HTTPS :8443).
+    Webhook,
     /// The queue-proxy sidecar (configured by Knative's environment contract).
     Queue,
     /// Prints the CustomResourceDefinitions as YAML.
@@ -137,6 +139,11 @@ async fn run(server: Server) -> anyhow::Result<()> {
                 ..Default::default()
             };
             ingress::run(client, options).await
+        }
+        Server::Webhook => {
+            let client = kube::Client::try_default().await?;
+            let options = knserve_k8s::webhook::WebhookOptions::new(system_namespace);
+            knserve_k8s::webhook::run(client, options).await
         }
         Server::Crds => Ok(()),
     }

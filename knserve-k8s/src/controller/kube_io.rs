@@ -73,6 +73,13 @@ pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(
     ctx: Arc<Context>,
 ) -> Action {
     let key = ObjectRef::from_obj(&*object).to_string();
+    if let Error::Kube(kube::Error::Api(status)) = error {
+        if status.code == 404 {
+            // Deleted while it was being reconciled; its next event (if any) says more.
+            tracing::debug!(object = %key, %error, "gone during reconcile");
+            return Action::await_change();
+        }
+    }
     let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
     let count = failures.entry(key.clone()).or_insert(0);
     *count = count.saturating_add(1);

@@ -3,7 +3,8 @@
 //! Ready with fake IPs and nothing is ever sent to them).
 //!
 //! The scenarios build on one another, in order: create, Ready, revision 2 with a 50/50
-//! split, scale up, scale to zero, a controller restart, an invalid Service, deletion.
+//! split, scale up, scale to zero, a controller restart, an invalid Service (without and
+//! with the admission webhook), deletion.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -36,6 +37,8 @@ pub fn tests() -> Vec<Test> {
         an_autoscaler_decision_changes_the_deployments_replicas,
         scale_to_zero_moves_the_sks_to_proxy_with_activator_endpoints,
         restarting_the_controller_creates_no_duplicates,
+        without_the_webhook_an_invalid_service_reports_the_field_in_its_status,
+        with_the_webhook_an_invalid_service_is_rejected_naming_the_field,
         deleting_the_service_removes_everything_it_owned,
     ]
 }
@@ -617,4 +620,131 @@ async fn deleting_the_service_removes_everything_it_owned(cluster: &Cluster) -> 
         Ok((left == 0).then_some(()))
     })
     .await
+}
+
+/// A Service whose container uses the queue-proxy's reserved port 8012.
+fn invalid_service(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": { "template": { "spec": { "containers": [{
+            "image": "registry.invalid/hello:1",
+            "ports": [{ "containerPort": 8012 }]
+        }] } } }
+    })
+}
+
+const BAD_FIELD: &str = "spec.template.spec.containers[0].ports[0].containerPort";
+
+async fn without_the_webhook_an_invalid_service_reports_the_field_in_its_status(
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    servers(cluster).await?;
+    let services: Api<crd::Service> = Api::namespaced(cluster.client(), NS);
+    let name = "invalid-no-webhook";
+    services
+        .patch(name, &ssa(), &Patch::Apply(&invalid_service(name)))
+        .await
+        .context("the API server alone accepts it: the schema keeps unknown fields")?;
+    let message = eventually("Ready=False InvalidSpec", || async {
+        let service = services.get(name).await?;
+        let ready = service
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
+        Ok(ready
+            .filter(|c| c.reason.as_deref() == Some("InvalidSpec"))
+            .and_then(|c| c.message))
+    })
+    .await?;
+    ensure!(
+        message.contains(BAD_FIELD),
+        "the status names the field: {message}"
+    );
+    let configurations: Api<crd::Configuration> = Api::namespaced(cluster.client(), NS);
+    ensure!(
+        configurations.get_opt(name).await?.is_none(),
+        "nothing is built from an invalid Service"
+    );
+    services.delete(name, &Default::default()).await?;
+    Ok(())
+}
+
+async fn with_the_webhook_an_invalid_service_is_rejected_naming_the_field(
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    servers(cluster).await?;
+    let client = cluster.client();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let options = knserve_k8s::webhook::WebhookOptions::new(SYSTEM).on_loopback(port);
+    let webhook_client = client.clone();
+    let webhook = tokio::spawn(async move {
+        if let Err(e) = knserve_k8s::webhook::run(webhook_client, options).await {
+            eprintln!("webhook stopped: {e:#}");
+        }
+    });
+    let result = rejected_by_webhook(cluster).await;
+    webhook.abort();
+    unregister_webhook(&client).await?;
+    result
+}
+
+async fn rejected_by_webhook(cluster: &Cluster) -> anyhow::Result<()> {
+    let services: Api<crd::Service> = Api::namespaced(cluster.client(), NS);
+    let name = "invalid-webhook";
+    let error = eventually("the webhook to deny the Service", || async {
+        match services
+            .patch(name, &ssa(), &Patch::Apply(&invalid_service(name)))
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.message.contains("denied the request") => {
+                Ok(Some(status))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => {
+                // Not registered yet: undo and retry.
+                services.delete(name, &Default::default()).await?;
+                Ok(None)
+            }
+        }
+    })
+    .await?;
+    ensure!(
+        error.message.contains(BAD_FIELD) && error.code == 400,
+        "the denial names the field with code 400: {error:?}"
+    );
+    let good = eventually("the webhook to default a valid Service", || async {
+        let manifest = json!({
+            "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+            "metadata": { "name": "defaulted", "namespace": NS },
+            "spec": { "template": { "spec": { "containers": [{ "image": "registry.invalid/hello:1" }] } } }
+        });
+        let created = services.patch("defaulted", &ssa(), &Patch::Apply(&manifest)).await?;
+        Ok(Some(created))
+    })
+    .await?;
+    let container = &good.spec.template.spec.containers[0];
+    ensure!(
+        container.name == "user-container" && good.spec.template.spec.timeout_seconds == Some(300),
+        "the mutating webhook applied Knative's defaults: {container:?}"
+    );
+    services.delete("defaulted", &Default::default()).await?;
+    Ok(())
+}
+
+async fn unregister_webhook(client: &Client) -> anyhow::Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let _ = mutating
+        .delete(knserve_k8s::webhook::DEFAULTING_NAME, &Default::default())
+        .await;
+    let _ = validating
+        .delete(knserve_k8s::webhook::VALIDATION_NAME, &Default::default())
+        .await;
+    Ok(())
 }
