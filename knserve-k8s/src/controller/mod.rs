@@ -21,6 +21,7 @@
 
 mod config;
 pub mod configuration;
+pub mod hpa;
 mod kube_io;
 pub mod revision;
 pub mod route;
@@ -113,6 +114,7 @@ pub async fn run(client: Client, options: ControllerOptions) -> anyhow::Result<(
         revision::run(ctx.clone()),
         route::run(ctx.clone()),
         sks::run(ctx.clone()),
+        hpa::run(ctx.clone()),
     );
     Ok(())
 }

@@ -39,6 +39,7 @@ pub fn tests() -> Vec<Test> {
         restarting_the_controller_creates_no_duplicates,
         without_the_webhook_an_invalid_service_reports_the_field_in_its_status,
         with_the_webhook_an_invalid_service_is_rejected_naming_the_field,
+        class_hpa_makes_a_horizontal_pod_autoscaler_on_cpu,
         deleting_the_service_removes_everything_it_owned,
     ]
 }
@@ -746,5 +747,71 @@ async fn unregister_webhook(client: &Client) -> anyhow::Result<()> {
     let _ = validating
         .delete(knserve_k8s::webhook::VALIDATION_NAME, &Default::default())
         .await;
+    Ok(())
+}
+
+async fn class_hpa_makes_a_horizontal_pod_autoscaler_on_cpu(
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    servers(cluster).await?;
+    let client = cluster.client();
+    let name = "hello-hpa";
+    let manifest = json!({
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": { "template": {
+            "metadata": { "annotations": {
+                "autoscaling.knative.dev/class": "hpa.autoscaling.knative.dev",
+                "autoscaling.knative.dev/metric": "cpu",
+                "autoscaling.knative.dev/target": "70",
+                "autoscaling.knative.dev/min-scale": "1",
+                "autoscaling.knative.dev/max-scale": "5"
+            } },
+            "spec": { "containers": [{ "image": "registry.invalid/hello:1" }] }
+        } }
+    });
+    let services: Api<crd::Service> = Api::namespaced(client.clone(), NS);
+    services
+        .patch(name, &ssa(), &Patch::Apply(&manifest))
+        .await?;
+    let revision = format!("{name}-00001");
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), NS);
+    let hpa = eventually("the HorizontalPodAutoscaler", || async {
+        Ok(hpas.get_opt(&revision).await?)
+    })
+    .await?;
+    let spec = hpa.spec;
+    ensure!(
+        spec.min_replicas == Some(1) && spec.max_replicas == 5,
+        "min/max come from the annotations: {:?}/{}",
+        spec.min_replicas,
+        spec.max_replicas
+    );
+    ensure!(
+        spec.scale_target_ref.name == format!("{revision}-deployment"),
+        "the HPA scales the revision's Deployment"
+    );
+    let metric = spec
+        .metrics
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .context("a metric")?;
+    let resource = metric.resource.context("a resource metric")?;
+    ensure!(
+        resource.name == "cpu" && resource.target.average_utilization == Some(70),
+        "CPU at 70% utilization: {resource:?}"
+    );
+    let sks_api: Api<ServerlessService> = Api::namespaced(client.clone(), NS);
+    let sks = eventually("the SKS", || async {
+        Ok(sks_api.get_opt(&revision).await?)
+    })
+    .await?;
+    ensure!(
+        sks.spec.mode == "Serve",
+        "an HPA revision is always served by its pods"
+    );
+    services.delete(name, &Default::default()).await?;
     Ok(())
 }
