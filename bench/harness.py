@@ -105,6 +105,10 @@ def wait_http(port, timeout=15.0, path="/"):
 
 
 def kill_tree(proc):
+    try:  # the whole session (start_new_session): catches children already reparented
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     for p in reversed(tree(proc.pid)):
         try:
             os.kill(p, signal.SIGKILL)
