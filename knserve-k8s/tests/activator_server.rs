@@ -239,3 +239,48 @@ async fn a_deleted_revision_is_forgotten() {
         "a deleted revision's throttler is removed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_activator_fails_healthz_and_still_finishes_a_request_in_flight() {
+    let autoscaler = autoscaler().await;
+    let activator = activator(autoscaler.address).await;
+    let app = app().await;
+    let sidecar = start(knative_env(app.address.port(), 1));
+    activator.apply(ActivatorEvent::Revision(Event::Apply(revision(1))));
+    activator.apply(ActivatorEvent::EndpointSlice(Event::Apply(private_slice(
+        sidecar.serving,
+    ))));
+    let (status, _) = send(activator.address(), "/", &REVISION_HEADERS).await;
+    assert_eq!(status, StatusCode::OK, "the pod serves before the drain");
+
+    let address = activator.address();
+    let in_flight = tokio::spawn(send(address, "/slow", &REVISION_HEADERS));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let terminating = tokio::spawn(activator.terminate(Duration::from_millis(200)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, _) = send(address, "/healthz", &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "/healthz fails as soon as the drain starts (§3.1)"
+    );
+
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the request in flight is answered")
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a request in flight finishes during the drain: {}",
+        text(&body)
+    );
+    tokio::time::timeout(Duration::from_secs(5), terminating)
+        .await
+        .expect("terminate returns once the drain period is over and requests are done")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "a terminated activator accepts no connection"
+    );
+}

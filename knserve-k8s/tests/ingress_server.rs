@@ -285,3 +285,40 @@ async fn a_kingress_of_another_class_is_not_programmed() {
         "another class's hosts are not served"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_the_ingress_finishes_a_request_in_flight_then_refuses_connections() {
+    let one = app().await;
+    let server = ingress_server().await;
+    server.apply(IngressEvent::Service(Event::Apply(service("hello-00001"))));
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00001",
+        one.address,
+        true,
+    ))));
+    server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[(
+        "hello-00001",
+        100,
+    )]))));
+    let address = server.address();
+    let in_flight = tokio::spawn(send(address, "/slow", &[("host", HOST)]));
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert!(!in_flight.is_finished(), "/slow takes 400 ms");
+
+    server.shutdown().await;
+    assert!(
+        in_flight.is_finished(),
+        "shutdown returns only once the request in flight is answered"
+    );
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the request in flight is answered: {}",
+        text(&body)
+    );
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "a stopped ingress accepts no connection"
+    );
+}

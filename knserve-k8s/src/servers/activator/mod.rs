@@ -11,15 +11,19 @@
 //! - [`ActivatorState`]: Revisions and EndpointSlices from kube watchers (or tests),
 //!   applied one [`ActivatorEvent`] at a time.
 //! - [`send_stats`]: the reporter's stats, POSTed to the autoscaler as JSON.
-//! - [`ActivatorServer`]: all of it on a listener; [`run`]: the same fed by watchers.
+//! - [`ActivatorServer`]: all of it on a listener; [`run`]: the same fed by watchers,
+//!   until SIGTERM/SIGINT starts Knative's drain ([`ActivatorServer::terminate`]).
 
 mod front;
+mod signals;
 mod state;
 mod stats;
 
 use std::{
+    future::Future,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -48,6 +52,7 @@ use tower::ServiceBuilder;
 use tracing::{info, warn};
 
 pub use self::front::{Front, FrontLayer, HEALTHZ};
+pub use self::signals::{Shutdown, until_signal};
 pub use self::state::{
     ActivatorEvent, ActivatorState, QUEUE_SERVING_PORT, SERVING_PORT_NAME, revision_info,
 };
@@ -57,6 +62,10 @@ use crate::servers::wire::{AUTOSCALER_PORT, STATS_PATH};
 
 /// Idle connections kept per pod (`MAX_IDLE_PROXY_CONNS_PER_HOST`, §3.1).
 const IDLE_PER_HOST: usize = 100;
+
+/// How long the activator keeps serving after SIGTERM with `/healthz` failing, so
+/// load balancers and endpoint lists drop it before it stops accepting (§3.1, §7).
+pub const DRAIN_SLEEP: Duration = Duration::from_secs(45);
 
 /// How the activator runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +182,20 @@ impl ActivatorServer {
         self.draining.send_replace(true);
     }
 
+    /// Knative's shutdown (§3.1): `/healthz` fails at once while requests are still
+    /// served for `drain_sleep` (the network drain); then stops accepting, finishes the
+    /// requests in flight and stops reporting. [`run`] uses [`DRAIN_SLEEP`].
+    pub async fn terminate(self, drain_sleep: Duration) {
+        self.drain();
+        info!(
+            ?drain_sleep,
+            "draining: /healthz fails, requests are still served"
+        );
+        tokio::time::sleep(drain_sleep).await;
+        info!("drain period over; finishing the requests in flight");
+        self.shutdown().await;
+    }
+
     /// Stops accepting, finishes the requests in flight and stops reporting.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
@@ -183,12 +206,44 @@ impl ActivatorServer {
 }
 
 /// Runs the activator: serves on `options.listen`, watches Revisions and
-/// EndpointSlices in all namespaces, and reports to the autoscaler. Returns only on a
-/// failure to bind or when the watch streams end.
+/// EndpointSlices in all namespaces, and reports to the autoscaler, until SIGTERM or
+/// SIGINT; then drains for [`DRAIN_SLEEP`] ([`ActivatorServer::terminate`]) and returns.
+///
+/// # Errors
+/// On a failure to bind or to install the signal handlers, when the watch streams end,
+/// or on a second signal during the drain.
 pub async fn run(client: kube::Client, options: ActivatorOptions) -> anyhow::Result<()> {
+    until_signal(|shutdown| run_until(client, options, DRAIN_SLEEP, shutdown)).await
+}
+
+/// [`run`] without signal handling: serves until `shutdown` completes, then drains for
+/// `drain_sleep` and returns.
+///
+/// # Errors
+/// On a failure to bind, or when the watch streams end.
+pub async fn run_until(
+    client: kube::Client,
+    options: ActivatorOptions,
+    drain_sleep: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen).await?;
     let server = ActivatorServer::start(listener, &options)?;
     info!(address = %server.address(), stats = %options.stats_url, "activator listening");
+    let mut feed = tokio::spawn(feed(client, server.state.clone()));
+    tokio::select! {
+        () = shutdown => {}
+        _ = &mut feed => anyhow::bail!("the activator's watch streams ended"),
+    }
+    // The watches keep feeding during the drain: held requests still need their pods.
+    server.terminate(drain_sleep).await;
+    feed.abort();
+    Ok(())
+}
+
+/// Applies the Revision and EndpointSlice watch events to `state` until the streams
+/// end.
+async fn feed(client: kube::Client, state: Arc<Mutex<ActivatorState>>) {
     let revisions = watcher(
         Api::<Revision>::all(client.clone()),
         watcher::Config::default(),
@@ -204,11 +259,13 @@ pub async fn run(client: kube::Client, options: ActivatorOptions) -> anyhow::Res
     let mut events = futures_util::stream::select(revisions.boxed(), slices.boxed());
     while let Some(event) = events.next().await {
         match event {
-            Ok(event) => server.apply(event),
+            Ok(event) => state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .apply(event),
             Err(error) => warn!(%error, "activator watch failed; retrying"),
         }
     }
-    anyhow::bail!("the activator's watch streams ended")
 }
 
 #[cfg(test)]

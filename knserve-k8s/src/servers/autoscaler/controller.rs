@@ -5,6 +5,10 @@
 //! the Deployment's replicas through its `scale` subresource, the PA's status by a merge
 //! patch of `status` — each only when it differs from what is observed, so the
 //! every-tick requeue costs no API writes while nothing changes.
+//!
+//! A 404 on a write means the object is gone (the PA deleted mid-reconcile, or the
+//! Deployment): the reconcile stops quietly and waits for the next change instead of
+//! backing off; a gone PA's decider and machine are dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +24,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Deciders;
 use crate::crd::{PodAutoscaler, ServerlessService};
@@ -34,6 +38,9 @@ pub const FIELD_MANAGER: &str = "knserve-autoscaler";
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// What a reconcile writes the PA's status as, in [`ReconcileError`].
+const STATUS: &str = "the status";
+
 /// Why a reconcile failed (retried with back-off).
 #[derive(Debug, thiserror::Error)]
 #[error("writing {what} of PodAutoscaler {revision}")]
@@ -42,6 +49,18 @@ pub struct ReconcileError {
     revision: RevisionKey,
     #[source]
     source: kube::Error,
+}
+
+impl ReconcileError {
+    /// Whether the object written no longer exists (404).
+    fn is_gone(&self) -> bool {
+        matches!(&self.source, kube::Error::Api(status) if status.is_not_found())
+    }
+
+    /// Whether the PA itself is gone (its status write got a 404).
+    fn pa_gone(&self) -> bool {
+        self.what == STATUS && self.is_gone()
+    }
 }
 
 /// What every reconcile shares.
@@ -92,6 +111,20 @@ impl Context {
         lock(&self.machines).remove(revision);
         lock(&self.failures).remove(revision);
     }
+
+    /// Keeps only the revisions `keep` says yes to (PAs deleted unseen); returns those
+    /// whose decider was removed.
+    pub(super) fn retain(&self, keep: impl Fn(&RevisionKey) -> bool) -> Vec<RevisionKey> {
+        lock(&self.machines).retain(|k, _| keep(k));
+        lock(&self.failures).retain(|k, _| keep(k));
+        self.deciders.retain(keep)
+    }
+
+    /// Whether a PA machine is kept for `revision`.
+    #[cfg(test)]
+    pub(super) fn has_machine(&self, revision: &RevisionKey) -> bool {
+        lock(&self.machines).contains_key(revision)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,7 +158,16 @@ pub(super) async fn reconcile(
             ctx.deciders.remove(&revision);
         }
     }
-    write(&ctx, &pa, &revision, &out).await?;
+    if let Err(error) = write(&ctx, &pa, &revision, &out).await {
+        if !error.is_gone() {
+            return Err(error);
+        }
+        debug!(%error, "object gone; waiting for the next change");
+        if error.pa_gone() {
+            ctx.forget(&revision);
+        }
+        return Ok(Action::await_change());
+    }
     ctx.deciders
         .set_scale(&revision, out.status.desired_scale, out.status.actual_scale);
     lock(&ctx.failures).remove(&revision);
@@ -134,7 +176,7 @@ pub(super) async fn reconcile(
 }
 
 /// Reads the observed objects and steps the PA's machine.
-fn decide(
+pub(super) fn decide(
     pa: &PodAutoscaler,
     ctx: &Context,
     config: &AutoscalerConfig,
@@ -224,7 +266,7 @@ async fn write(
             &Patch::Merge(&patch),
         )
         .await
-        .map_err(fail("the status"))?;
+        .map_err(fail(STATUS))?;
     }
     Ok(())
 }
@@ -251,4 +293,33 @@ fn wall_time() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(what: &'static str, reason: &str, code: u16) -> ReconcileError {
+        let status = kube::core::Status::failure("failed", reason).with_code(code);
+        ReconcileError {
+            what,
+            revision: RevisionKey::new("default", "hello-00001"),
+            source: kube::Error::Api(status.boxed()),
+        }
+    }
+
+    #[test]
+    fn a_404_on_the_status_write_means_the_pa_is_gone_and_other_failures_are_retried() {
+        assert!(
+            error(STATUS, "NotFound", 404).pa_gone(),
+            "404 on the PA status: PA gone"
+        );
+        let scale = error("the Deployment scale", "NotFound", 404);
+        assert!(
+            scale.is_gone() && !scale.pa_gone(),
+            "404 on the scale: the Deployment is gone, not the PA"
+        );
+        let busy = error(STATUS, "InternalError", 500);
+        assert!(!busy.is_gone(), "a 500 is retried with back-off");
+    }
 }

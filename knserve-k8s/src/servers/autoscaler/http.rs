@@ -22,7 +22,12 @@ pub type HttpService = BoxCloneService<Request<Body>, Response<Body>, BoxError>;
 
 /// `POST /v1/stats`: a JSON array of [`StatMessage`] recorded into each revision's
 /// collector. A stat for a revision not being scaled is dropped with a debug log; a body
-/// that is not such an array is answered 400 naming the problem.
+/// that is not such an array is answered 400 naming the problem (Knative's autoscaler
+/// likewise accepts stats only for revisions it scales).
+///
+/// The body is read whole before the deciders' lock is taken, and each record is
+/// synchronous: the lock is a `std::sync::Mutex`, whose guard is not `Send`, so the
+/// boxed `Send` future cannot hold it across an await.
 pub fn stats_service(deciders: Arc<Deciders>) -> HttpService {
     BoxCloneService::new(service_fn(move |request: Request<Body>| {
         let deciders = deciders.clone();

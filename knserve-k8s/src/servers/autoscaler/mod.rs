@@ -16,7 +16,10 @@
 //!   `serving.knative.dev/progress-deadline` annotation says otherwise.
 //! - `/metrics` and `/healthz` on [`AutoscalerOptions::metrics_listen`] ([`metrics_service`]).
 //!
-//! Start it with [`Autoscaler::start`] (binds, returns the bound addresses) or [`run`].
+//! Start it with [`Autoscaler::start`] (binds, returns the bound addresses) or [`run`]
+//! (until SIGTERM/SIGINT; [`run_until`] without the signal handlers). A request for a
+//! PA that is not in the watch store — created but not yet seen, or deleted — is
+//! normal: it is logged at debug and a deleted PA's decider and machine are dropped.
 
 mod controller;
 mod deciders;
@@ -27,6 +30,7 @@ pub mod scrape;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +44,7 @@ use knserve_core::api::keys::REVISION_LABEL;
 use knserve_core::config::AutoscalerConfig;
 use knserve_core::net::{self, ServeHandle};
 use kube::api::Api;
+use kube::runtime::controller::{Action, Error as ControllerError};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::runtime::{Config, WatchStreamExt, applier};
@@ -48,7 +53,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use self::controller::{FIELD_MANAGER, ReconcileError};
 pub use self::deciders::Deciders;
@@ -154,31 +159,27 @@ impl Autoscaler {
         );
         // Reconciling before the stores list would see no SKS and flip it to Proxy.
         let synced = (deployments.clone(), sks.clone());
-        let ctx = controller::Context::new(
+        let ctx = Arc::new(controller::Context::new(
             client.clone(),
             deciders.clone(),
             config,
             deployments,
             sks,
             options.tick,
-        );
+        ));
         let (pas, pa_events) = pa_store(client);
-        tasks.push(tokio::spawn(tick(
-            deciders.clone(),
-            pas.clone(),
-            options.tick,
-        )));
+        tasks.push(tokio::spawn(tick(ctx.clone(), pas.clone(), options.tick)));
         tasks.push(tokio::spawn(scrape_loop(
             deciders.clone(),
             slices,
             options.clone(),
         )));
-        let ctx = Arc::new(ctx);
         let controller = tokio::spawn(async move {
             let (deployments, sks) = synced;
             let _ = tokio::join!(deployments.wait_until_ready(), sks.wait_until_ready());
             let queue = futures_util::stream::select(pa_events, wakes(woken).map(Ok));
             let reconciler = |pa, ctx| Box::pin(controller::reconcile(pa, ctx));
+            let settled = ctx.clone();
             applier(
                 reconciler,
                 controller::error_policy,
@@ -187,10 +188,9 @@ impl Autoscaler {
                 queue,
                 Config::default(),
             )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    warn!(%error, "PodAutoscaler controller");
-                }
+            .for_each(|result| {
+                settle(&settled, result);
+                std::future::ready(())
             })
             .await;
         });
@@ -215,10 +215,28 @@ impl Autoscaler {
 
     /// Runs until the controller stops (it does not, short of a panic).
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        if let Some(controller) = self.controller.take() {
+        self.stopped().await
+    }
+
+    /// Waits for the controller to stop; always an error saying why.
+    async fn stopped(&mut self) -> anyhow::Result<()> {
+        if let Some(controller) = self.controller.as_mut() {
             controller.await?;
         }
         anyhow::bail!("the PodAutoscaler controller stopped")
+    }
+
+    /// Stops cleanly: the controller, watches, ticker and scraper stop (a write in
+    /// progress is abandoned; the next autoscaler's reconcile redoes it), and both
+    /// servers stop accepting and answer the requests they have started.
+    pub async fn shutdown(mut self) {
+        self.tasks
+            .iter()
+            .chain(&self.controller)
+            .for_each(JoinHandle::abort);
+        for server in self.servers.drain(..) {
+            server.shutdown().await;
+        }
     }
 }
 
@@ -232,9 +250,59 @@ impl Drop for Autoscaler {
     }
 }
 
-/// Runs the autoscaler until it fails (see [`Autoscaler::start`]).
+/// Runs the autoscaler (see [`Autoscaler::start`]) until SIGTERM or SIGINT, then
+/// [shuts it down](Autoscaler::shutdown).
+///
+/// # Errors
+/// When it cannot start or install the signal handlers, or when the controller stops.
 pub async fn run(client: Client, options: AutoscalerOptions) -> anyhow::Result<()> {
-    Autoscaler::start(client, options).await?.wait().await
+    crate::servers::activator::until_signal(|shutdown| run_until(client, options, shutdown)).await
+}
+
+/// [`run`] without signal handling: runs until `shutdown` completes, then shuts down.
+///
+/// # Errors
+/// When it cannot start, or when the controller stops.
+pub async fn run_until(
+    client: Client,
+    options: AutoscalerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut autoscaler = Autoscaler::start(client, options).await?;
+    let stopped = tokio::select! {
+        result = autoscaler.stopped() => Some(result),
+        () = shutdown => None,
+    };
+    if let Some(result) = stopped {
+        return result;
+    }
+    info!("stopping the autoscaler");
+    autoscaler.shutdown().await;
+    Ok(())
+}
+
+/// What the applier yields for one reconcile request.
+type Settled =
+    Result<(ObjectRef<PodAutoscaler>, Action), ControllerError<ReconcileError, watcher::Error>>;
+
+/// Logs one applier result. A request for a PA not in the store is normal (a new PA is
+/// woken before the store has it; a deleted one after it left): debug, and whatever was
+/// kept for that revision is dropped. Reconcile failures were logged by the error
+/// policy.
+fn settle(ctx: &controller::Context, result: Settled) {
+    match result {
+        Ok(_) => {}
+        Err(ControllerError::ObjectNotFound(object)) => {
+            let namespace = object.namespace.clone().unwrap_or_default();
+            let revision = RevisionKey::new(namespace, object.name.clone());
+            debug!(%revision, "PodAutoscaler not in the store (not yet seen, or deleted)");
+            ctx.forget(&revision);
+        }
+        Err(ControllerError::ReconcilerFailed(error, _)) => {
+            debug!(%error, "PodAutoscaler reconcile failed");
+        }
+        Err(error) => warn!(%error, "PodAutoscaler controller"),
+    }
 }
 
 /// PodAutoscalers to reconcile, as the applier's queue.
@@ -309,8 +377,9 @@ where
     store
 }
 
-/// Ticks every decider each `period` and forgets revisions whose PA is gone.
-async fn tick(deciders: Arc<Deciders>, pas: Store<PodAutoscaler>, period: Duration) {
+/// Ticks every decider each `period` and forgets revisions whose PA is gone (deleted
+/// while the PA watch was down, so no request for it reached [`settle`]).
+async fn tick(ctx: Arc<controller::Context>, pas: Store<PodAutoscaler>, period: Duration) {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let ready = pas.wait_until_ready();
@@ -322,14 +391,14 @@ async fn tick(deciders: Arc<Deciders>, pas: Store<PodAutoscaler>, period: Durati
             result = &mut ready, if !synced => { synced = result.is_ok(); continue; }
         }
         if synced {
-            for gone in deciders.retain(|k| {
+            for gone in ctx.retain(|k| {
                 pas.get(&ObjectRef::new(&k.name).within(&k.namespace))
                     .is_some()
             }) {
                 info!(revision = %gone, "PodAutoscaler gone; decider removed");
             }
         }
-        deciders.tick();
+        ctx.deciders.tick();
     }
 }
 

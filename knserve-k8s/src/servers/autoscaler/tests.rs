@@ -1,10 +1,12 @@
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
 use knserve_core::autoscaler::ScalingParams;
 
 use super::scrape::{SERVICE_NAME_LABEL, private_endpoints};
 use super::*;
+use crate::crd::PodAutoscalerSpec;
 
 #[test]
 fn a_bad_config_value_keeps_the_previous_config_and_absence_means_defaults() {
@@ -105,4 +107,107 @@ async fn metrics_show_each_revisions_scale_and_decision() {
     ] {
         assert!(text.contains(line), "{line} in:\n{text}");
     }
+}
+
+fn pa() -> PodAutoscaler {
+    let mut pa = PodAutoscaler::new(
+        "hello-00001",
+        PodAutoscalerSpec {
+            container_concurrency: 0,
+            scale_target_ref: ObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: Some("Deployment".into()),
+                name: Some("hello-00001-deployment".into()),
+                ..ObjectReference::default()
+            },
+            reachability: "Reachable".into(),
+            protocol_type: "http1".into(),
+        },
+    );
+    pa.metadata.namespace = Some("default".into());
+    pa.metadata.uid = Some("pa-uid".into());
+    pa.metadata.generation = Some(1);
+    pa
+}
+
+/// A context over empty stores, with a client whose API server is never called.
+fn context() -> controller::Context {
+    let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+    let client = Client::try_from(config).unwrap();
+    let (deciders, _woken) = Deciders::new();
+    let (_, config) = watch::channel(AutoscalerConfig::default());
+    let (deployments, _) = reflector::store();
+    let (sks, _) = reflector::store();
+    let tick = Duration::from_secs(2);
+    controller::Context::new(client, Arc::new(deciders), config, deployments, sks, tick)
+}
+
+/// Steps `pa`'s machine as a reconcile does and starts its decider.
+fn reconciled(ctx: &controller::Context, pa: &PodAutoscaler) -> RevisionKey {
+    let revision = RevisionKey::new("default", "hello-00001");
+    let config = AutoscalerConfig::default();
+    let out = controller::decide(pa, ctx, &config, &revision);
+    let params = out.params.expect("a KPA PA is scaled");
+    ctx.deciders.upsert(&revision, params, 0, true);
+    revision
+}
+
+#[tokio::test]
+async fn a_deleted_pas_decider_and_machine_are_dropped_when_its_request_finds_no_object() {
+    let ctx = context();
+    let revision = reconciled(&ctx, &pa());
+    assert!(ctx.has_machine(&revision) && ctx.deciders.status(&revision).is_some());
+
+    let gone = ObjectRef::from_obj(&pa()).erase();
+    settle(&ctx, Err(ControllerError::ObjectNotFound(Box::new(gone))));
+    assert!(
+        !ctx.has_machine(&revision),
+        "a deleted PA's machine entry is removed"
+    );
+    assert!(
+        ctx.deciders.status(&revision).is_none(),
+        "a deleted PA's decider is removed"
+    );
+}
+
+#[tokio::test]
+async fn the_tick_sweep_drops_the_machines_of_pas_missing_from_the_store() {
+    let ctx = context();
+    let revision = reconciled(&ctx, &pa());
+    assert!(ctx.retain(|_| true).is_empty(), "present PAs are kept");
+    assert!(ctx.has_machine(&revision));
+    assert_eq!(ctx.retain(|_| false), std::slice::from_ref(&revision));
+    assert!(
+        !ctx.has_machine(&revision),
+        "a PA deleted unseen loses its machine on the sweep"
+    );
+}
+
+#[test]
+fn metrics_name_each_familys_help_and_type_once_for_any_number_of_revisions() {
+    let (deciders, _woken) = Deciders::new();
+    for name in ["hello-00001", "hello-00002", "bye-00001"] {
+        let key = RevisionKey::new("default", name);
+        let params = ScalingParams::from_config(0, &AutoscalerConfig::default());
+        deciders.upsert(&key, params, 1, true);
+        deciders.set_scale(&key, Some(1), Some(1));
+    }
+    let text = deciders.render_metrics();
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for line in text.lines().filter(|l| l.starts_with('#')) {
+        *seen.entry(line).or_default() += 1;
+    }
+    assert_eq!(
+        seen.len(),
+        10,
+        "five families, a HELP and a TYPE each:\n{text}"
+    );
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "strict Prometheus parsers reject a repeated HELP/TYPE:\n{text}"
+    );
+    let samples = text
+        .lines()
+        .filter(|l| l.starts_with("knserve_autoscaler_desired_pods{"));
+    assert_eq!(samples.count(), 3, "one sample per revision");
 }

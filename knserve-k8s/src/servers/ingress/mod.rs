@@ -11,7 +11,8 @@
 //!   KIngress statuses to write.
 //! - [`IngressRouter`] / [`IngressLayer`]: the request path over a snapshot.
 //! - [`IngressServer`]: the router on a listener with its state (tests feed events
-//!   to it directly); [`run`]: the same fed by kube watchers, writing statuses.
+//!   to it directly); [`run`]: the same fed by kube watchers, writing statuses, until
+//!   SIGTERM/SIGINT ([`run_until`] without the signal handlers).
 //!
 //! The ingress does not watch SKS modes: whether a revision is served by its pods or
 //! by the activators is only which addresses its public Service's slices list.
@@ -24,6 +25,7 @@ mod status;
 mod table;
 
 use std::{
+    future::Future,
     net::SocketAddr,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -38,12 +40,12 @@ use kube::{
 };
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use self::endpoints::SERVICE_NAME_LABEL;
 pub use self::service::{Draws, IngressLayer, IngressRouter, Refusal};
 pub use self::state::{IngressEvent, IngressState, Snapshot, StatusWrite};
-pub use self::status::{is_current, status_for};
+pub use self::status::{is_current, is_gone, status_for};
 pub use self::table::{
     Backend, BackendRef, ClassFilter, Decision, INGRESS_CLASS, INGRESS_CLASS_ANNOTATION,
     IngressTable, NoRoute, PortRef, Programmed, ServiceKey, TableError,
@@ -137,23 +139,50 @@ impl IngressServer {
 
 /// Runs the ingress: serves on `options.listen`, watches KIngress objects (all
 /// namespaces), EndpointSlices and Services, and writes each programmed KIngress's
-/// status. Returns only on a failure to bind or when a watch stream ends.
+/// status, until SIGTERM or SIGINT; then stops accepting, finishes the requests in
+/// flight and returns.
+///
+/// # Errors
+/// On a failure to bind or to install the signal handlers, when a watch stream ends,
+/// or on a second signal while requests are finishing.
 pub async fn run(client: kube::Client, options: IngressOptions) -> anyhow::Result<()> {
+    crate::servers::activator::until_signal(|shutdown| run_until(client, options, shutdown)).await
+}
+
+/// [`run`] without signal handling: serves until `shutdown` completes, then stops
+/// accepting, finishes the requests in flight and returns. Status writes still
+/// retrying are abandoned (the next ingress to start writes them again).
+///
+/// # Errors
+/// On a failure to bind, or when a watch stream ends.
+pub async fn run_until(
+    client: kube::Client,
+    options: IngressOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen).await?;
     let server = IngressServer::start(listener, &options)?;
     info!(address = %server.address(), class = %options.class.class, "ingress listening");
     let mut events = watch_events(&client);
-    while let Some(event) = events.next().await {
+    tokio::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            () = &mut shutdown => break,
+            event = events.next() => event,
+        };
         match event {
-            Ok(event) => {
+            Some(Ok(event)) => {
                 for write in server.apply(event) {
                     tokio::spawn(write_status(client.clone(), server.state.clone(), write));
                 }
             }
-            Err(error) => warn!(%error, "ingress watch failed; retrying"),
+            Some(Err(error)) => warn!(%error, "ingress watch failed; retrying"),
+            None => anyhow::bail!("the ingress's watch streams ended"),
         }
     }
-    anyhow::bail!("the ingress's watch streams ended")
+    info!("stopping: finishing the requests in flight");
+    server.shutdown().await;
+    Ok(())
 }
 
 /// The three watches, merged, with kube's default back-off on errors.
@@ -172,12 +201,17 @@ fn watch_events(client: &kube::Client) -> BoxStream<'static, Result<IngressEvent
 }
 
 /// Writes one status, retrying with back-off; after the last failure the state
-/// forgets it so a later event writes it again.
+/// forgets it so a later event writes it again. A 404 means the KIngress is gone (its
+/// deletion is on its way through the watch): the write is dropped, not retried.
 async fn write_status(client: kube::Client, state: Arc<Mutex<IngressState>>, write: StatusWrite) {
     let mut delay = Duration::from_millis(200);
     for _ in 0..5 {
         match status::write(client.clone(), &write.namespace, &write.name, &write.status).await {
             Ok(()) => return,
+            Err(error) if is_gone(&error) => {
+                debug!(ingress = %write.name, namespace = %write.namespace, "KIngress gone; status write dropped");
+                return;
+            }
             Err(error) => {
                 warn!(ingress = %write.name, namespace = %write.namespace, %error, "cannot write the ingress status");
                 tokio::time::sleep(delay).await;

@@ -89,3 +89,9 @@ pub async fn write(
         .await?;
     Ok(())
 }
+
+/// Whether a failed status write means the KIngress no longer exists (404): such a
+/// write is dropped rather than retried.
+pub fn is_gone(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.is_not_found())
+}

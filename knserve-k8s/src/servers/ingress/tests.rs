@@ -189,3 +189,20 @@ fn a_split_resolves_to_ready_addresses_at_the_slice_port_named_like_the_service_
         "ready (or unset) endpoints at the http port; not-ready ones left out"
     );
 }
+
+#[test]
+fn only_a_404_on_a_status_write_means_the_kingress_is_gone() {
+    let api = |reason: &str, code: u16| {
+        kube::Error::Api(
+            kube::core::Status::failure("failed", reason)
+                .with_code(code)
+                .boxed(),
+        )
+    };
+    assert!(
+        is_gone(&api("NotFound", 404)),
+        "404: the KIngress was deleted, the write is dropped"
+    );
+    assert!(!is_gone(&api("Conflict", 409)), "409 is retried");
+    assert!(!is_gone(&api("InternalError", 500)), "500 is retried");
+}
