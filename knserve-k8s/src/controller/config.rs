@@ -13,6 +13,7 @@ use knserve_core::api::{RoutingConfig, ValidationConfig};
 use knserve_core::config::{
     AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, InvalidConfig, NetworkConfig,
 };
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -83,7 +84,8 @@ pub fn watch_config(client: Client, namespace: &str) -> watch::Receiver<Arc<Clus
     tokio::spawn(async move {
         let mut maps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut pending = maps.clone();
-        let mut events = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+        let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
+        let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(event) => event,

@@ -32,6 +32,7 @@ macro_rules! tests {
 }
 
 mod env;
+mod install;
 mod serving;
 mod smoke;
 
@@ -39,7 +40,7 @@ use env::Cluster;
 
 /// Every scenario, in the order they run.
 fn all_tests() -> Vec<Test> {
-    [smoke::tests(), serving::tests()].concat()
+    [smoke::tests(), serving::tests(), install::tests()].concat()
 }
 
 /// What a scenario returns: a boxed future borrowing the cluster.
@@ -138,6 +139,8 @@ fn main() -> ExitCode {
         }
     };
     let failed = runtime.block_on(run_all(&selected, total - selected.len()));
+    // Servers the scenarios started in-process are still running; don't wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(5));
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

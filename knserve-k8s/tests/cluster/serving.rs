@@ -118,7 +118,7 @@ async fn start_servers(cluster: &Cluster) -> anyhow::Result<Servers> {
     };
     let ingress_client = client.clone();
     let ingress = tokio::spawn(async move {
-        if let Err(e) = ingress::run(ingress_client, options).await {
+        if let Err(e) = ingress::run_until(ingress_client, options, std::future::pending()).await {
             eprintln!("ingress stopped: {e:#}");
         }
     });
