@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Test> {
     tests![
         the_manifests_apply_and_every_server_comes_up,
         each_service_account_may_do_what_its_server_does_and_no_more,
+        the_readmes_helloworld_deploys_and_becomes_ready,
     ]
 }
 
@@ -216,5 +217,40 @@ async fn each_service_account_may_do_what_its_server_does_and_no_more(
         wrong.is_empty(),
         "RBAC is not least privilege as intended: {wrong:#?}"
     );
+    Ok(())
+}
+
+/// The README's Kubernetes section deploys `examples/helloworld/service.yaml` with
+/// kubectl; with knserve's servers running it becomes Ready at its cluster-local URL.
+async fn the_readmes_helloworld_deploys_and_becomes_ready(cluster: &Cluster) -> anyhow::Result<()> {
+    crate::serving::servers(cluster).await?;
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/helloworld/service.yaml"
+    );
+    cluster.kubectl_ok(&["apply", "-f", manifest]).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = cluster
+            .kubectl_ok(&[
+                "get",
+                "ksvc",
+                "helloworld",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].status} {.status.url}",
+            ])
+            .await?;
+        if out.trim() == "True http://helloworld.default.svc.cluster.local" {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "helloworld never became Ready at its cluster-local URL: {out:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    cluster.kubectl_ok(&["delete", "-f", manifest]).await?;
     Ok(())
 }

@@ -52,7 +52,7 @@ const SYSTEM: &str = "knative-serving";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The servers under test, started once for the module.
-struct Servers {
+pub(crate) struct Servers {
     controller: Mutex<Option<JoinHandle<()>>>,
     autoscaler: Autoscaler,
     _ingress: JoinHandle<()>,
@@ -64,7 +64,7 @@ struct Servers {
 
 static SERVERS: OnceCell<Servers> = OnceCell::const_new();
 
-async fn servers(cluster: &Cluster) -> anyhow::Result<&'static Servers> {
+pub(crate) async fn servers(cluster: &Cluster) -> anyhow::Result<&'static Servers> {
     SERVERS.get_or_try_init(|| start_servers(cluster)).await
 }
 
