@@ -125,7 +125,9 @@ class Target:
 
     def __init__(self, name, port, argv=None, env=None, version=""):
         self.name, self.port, self.argv, self.env = name, port, argv, env
-        self.version, self.proc = version, None
+        # Recorded in committed results: name the home directory, not this machine's.
+        home = os.path.expanduser("~")
+        self.version, self.proc = version.replace(home + "/", "~/") if home != "/" else version, None
 
     def start(self, logdir, cc=0):
         if self.argv is None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kube-testenv.sh — a loopback-only Kubernetes control plane for tests: etcd + kube-apiserver +
 # kube-controller-manager + kube-scheduler + kwok (one fake node whose pods turn Running/Ready).
-# Recipe and reasoning: /work/shared/ref/kube-testenv.md (§4–§6, Appendix A).
+# Versions: Kubernetes v1.36.3 (matches k8s-openapi's v1_36), etcd v3.6.14, kwok v0.8.0.
 #
 # usage: kube-testenv.sh build | up | down RUN_DIR | bin-dir
 #   build    make sure the six binaries exist. With KUBEBUILDER_ASSETS naming a directory that

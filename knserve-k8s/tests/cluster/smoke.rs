@@ -24,9 +24,8 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-/// Knative's sample Service, as users apply it (a copy of
-/// `/work/shared/ref/knative-yaml/helloworld-go.yaml`, kept here so the repository does
-/// not depend on files outside it). Its namespace is `example`.
+/// Knative's sample Service `helloworld-go`, exactly as users apply it (kept in
+/// `testdata/`). Its namespace is `example`.
 fn helloworld_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/testdata/helloworld-go.yaml")
 }
