@@ -1,10 +1,22 @@
 //! The benchmark's backend ("user container"): one thread, HTTP/1.1 keep-alive.
 //!
 //! `GET /` answers `hello\n`; `GET /bytes/N` answers N bytes (N ≤ 1 MiB);
-//! `GET /sleep?ms=N` answers `hello\n` after N ms. Usage: `knb-backend --listen ADDR`.
-//! Prints `listening ADDR` once bound.
+//! `GET /sleep?ms=N` answers `hello\n` after N ms.
+//!
+//! Usage: `knb-backend [--listen ADDR] [--start-delay-ms N]`. Without `--listen` it
+//! binds `127.0.0.1:$PORT` (as knserve sets `PORT` for its instances), else
+//! `127.0.0.1:8080`. `--start-delay-ms` sleeps before binding, to stand for an app
+//! that starts slowly. Prints `listening ADDR realtime_ns=T` once listening, where `T`
+//! is `CLOCK_REALTIME` in nanoseconds read right after `listen()`: the cold-start
+//! benchmark compares it with its own clock taken before the exec (same clock, same
+//! machine), which is how it measures the app's own start time.
 
-use std::{convert::Infallible, rc::Rc, time::Duration};
+use std::{
+    convert::Infallible,
+    io::Write,
+    rc::Rc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -18,14 +30,31 @@ const MAX_BYTES: usize = 1 << 20;
 
 fn main() {
     let args = Args::from_env();
-    let listen = args.addr("listen", Some("127.0.0.1:8080"));
+    let port = std::env::var("PORT").ok().filter(|p| !p.is_empty());
+    let default = format!("127.0.0.1:{}", port.as_deref().unwrap_or("8080"));
+    let listen = args.addr("listen", Some(&default));
+    let delay = Duration::from_millis(args.get("start-delay-ms", Some(0)));
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
     let bodies = Rc::new([
         Bytes::from(vec![b'x'; 1024]),
         Bytes::from(vec![b'x'; 65536]),
     ]);
     runtime().block_on(async move {
         let listener = TcpListener::bind(listen).await.expect("bind");
-        println!("listening {}", listener.local_addr().expect("address"));
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "listening {} realtime_ns={at}",
+            listener.local_addr().expect("address")
+        );
+        let _ = out.flush();
+        drop(out);
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async move {
