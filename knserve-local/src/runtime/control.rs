@@ -64,10 +64,22 @@ impl Inner {
     }
 
     /// Records a stat from the activator; a poke (demand at zero) is decided at once.
+    ///
+    /// The KPA takes a poke only from a revision whose last decision was zero. A
+    /// revision with no decision yet — created at an initial scale of 0, or never
+    /// given data to decide on — is at zero too when it runs no instance; Knative
+    /// leaves its first request waiting for the next 2 s tick, here demand decides it
+    /// at once as well.
     fn record(&self, key: &RevisionKey, stat: &Stat) {
         let now = self.now();
         let mut state = self.lock();
-        if state.kpa.record(now, key, stat) {
+        let undecided_at_zero = stat.average_concurrent_requests > 0.0
+            && state.kpa.status(key).is_some_and(|s| s.desired.is_none())
+            && state
+                .revisions
+                .get(key)
+                .is_some_and(|rt| rt.target == 0 && rt.instances.is_empty() && rt.starting == 0);
+        if state.kpa.record(now, key, stat) || undecided_at_zero {
             debug!(revision = %key, "poked: deciding now");
             state.kpa.decide(now, key);
         }
@@ -367,6 +379,9 @@ fn scale(
         && target != rt.target
     {
         info!(revision = %rt.key, from = rt.target, to = target, "scaling");
+        if rt.target == 0 && rt.instances.is_empty() && rt.starting == 0 {
+            rt.settings.trace.decided(tokio::time::Instant::now());
+        }
         rt.target = target;
     }
     rt.mode = reconciled.mode;

@@ -9,7 +9,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{Arc, Mutex, PoisonError, RwLock},
     task::{Context, Poll},
 };
 
@@ -42,22 +42,98 @@ const IDLE_PER_HOST: usize = 256;
 /// Bucket bounds of the cold-start histogram, in seconds.
 const COLD_START_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 /// The response header that reports a cold start: the standard `Server-Timing`, so
-/// browsers' network panels show it too. The value is `cold-start;dur=<milliseconds>`.
+/// browsers' network panels show it too. Its first value is
+/// `cold-start;dur=<milliseconds>`, from the request's arrival at the activator to the
+/// response headers; the values after it ([`COLD_START_PHASES`]) split that time into
+/// the phases of the scale from zero, in order, each `<phase>;dur=<milliseconds>`.
+/// The phases never add up to more than the total; a phase whose stamp is missing (an
+/// in-process instance has no process to spawn) is left out.
 pub const COLD_START_HEADER: &str = "server-timing";
+/// The phases of a cold start, as named in [`COLD_START_HEADER`]:
+///
+/// - `scale`: arrival at the activator → the autoscaler's decision to scale from zero
+///   (the activator's poke, the decider, the PodAutoscaler);
+/// - `spawn`: decision → the instance's process spawned (its queue-proxy bound first);
+/// - `ready`: spawned → the instance passed its readiness probe (the app's own start);
+/// - `route`: ready → the activator forwards the request (the instance published to
+///   the activator, its probe, the throttler's admission);
+/// - `app`: forwarded → response headers from the instance (queue-proxy and app).
+pub const COLD_START_PHASES: [&str; 5] = ["scale", "spawn", "ready", "route", "app"];
 
-/// Each revision's probed instances, as the activator's throttler sees them: the
-/// cold-start timing reads them, so "cold" means exactly that the activator had no
-/// healthy instance to send the request to when it arrived.
+/// When the steps of a revision's latest scale from zero happened: the control loop,
+/// the instance and its monitor stamp them, and the cold-start timing reads them.
+#[derive(Debug, Default)]
+pub struct StartTrace(Mutex<StartStamps>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct StartStamps {
+    decided: Option<Instant>,
+    spawned: Option<Instant>,
+    ready: Option<Instant>,
+}
+
+impl StartTrace {
+    /// The autoscaler asked for instances while there were none: a new scale from
+    /// zero starts, and the stamps of the previous one are dropped.
+    pub fn decided(&self, at: Instant) {
+        *self.lock() = StartStamps {
+            decided: Some(at),
+            ..StartStamps::default()
+        };
+    }
+
+    /// An instance's process was spawned (the first one since the decision counts).
+    pub fn spawned(&self, at: Instant) {
+        self.lock().spawned.get_or_insert(at);
+    }
+
+    /// An instance passed its readiness probe (the first one since the decision counts).
+    pub fn ready(&self, at: Instant) {
+        self.lock().ready.get_or_insert(at);
+    }
+
+    fn stamps(&self) -> StartStamps {
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StartStamps> {
+        // Plain stamps: no invariant a panicking holder could break.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Set on a cold request by the cold-start timing; the layer in front of the forward
+/// stamps it each time the activator forwards the request to an instance.
 #[derive(Debug, Clone, Default)]
-pub struct HealthyBackends(Arc<RwLock<HashMap<RevisionKey, watch::Receiver<Backends>>>>);
+struct ForwardStamp(Arc<Mutex<Option<Instant>>>);
+
+impl ForwardStamp {
+    fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Each revision's probed instances, as the activator's throttler sees them, and its
+/// [`StartTrace`]: the cold-start timing reads them, so "cold" means exactly that the
+/// activator had no healthy instance to send the request to when it arrived.
+#[derive(Debug, Clone, Default)]
+pub struct HealthyBackends(Arc<RwLock<HashMap<RevisionKey, Followed>>>);
+
+/// What the cold-start timing follows of one revision.
+type Followed = (watch::Receiver<Backends>, Arc<StartTrace>);
 
 impl HealthyBackends {
-    /// Follows `backends` for `key`.
-    pub fn insert(&self, key: RevisionKey, backends: watch::Receiver<Backends>) {
+    /// Follows `backends` for `key`, whose scales from zero `trace` stamps.
+    pub fn insert(
+        &self,
+        key: RevisionKey,
+        backends: watch::Receiver<Backends>,
+        trace: Arc<StartTrace>,
+    ) {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, backends);
+            .insert(key, (backends, trace));
     }
 
     /// Stops following `key`.
@@ -68,11 +144,18 @@ impl HealthyBackends {
             .remove(key);
     }
 
-    fn is_empty(&self, key: &RevisionKey) -> bool {
+    /// The revision's trace when it has no healthy instance (a cold request), `None`
+    /// when it has one. An unknown revision is cold, with no trace.
+    fn cold(&self, key: &RevisionKey) -> Option<Option<Arc<StartTrace>>> {
         let revisions = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        revisions
-            .get(key)
-            .is_none_or(|backends| backends.borrow().healthy.is_empty())
+        match revisions.get(key) {
+            None => Some(None),
+            Some((backends, trace)) => backends
+                .borrow()
+                .healthy
+                .is_empty()
+                .then(|| Some(trace.clone())),
+        }
     }
 }
 
@@ -139,28 +222,84 @@ impl Service<Request<Body>> for ColdStart {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let cold = request
             .extensions()
             .get::<RevisionKey>()
-            .is_some_and(|key| self.cold.backends.is_empty(key))
-            .then(|| (Instant::now(), self.cold.clone()));
+            .and_then(|key| self.cold.backends.cold(key))
+            .map(|trace| {
+                let forwarded = ForwardStamp::default();
+                request.extensions_mut().insert(forwarded.clone());
+                (Instant::now(), trace, forwarded, self.cold.clone())
+            });
         let future = self.inner.call(request);
         Box::pin(async move {
-            let mut response = match future.await {
-                Ok(response) => response,
-                Err(e) => return Err(e),
-            };
-            if let Some((arrived, cold)) = cold {
-                let waited = arrived.elapsed();
+            let mut response = future.await?;
+            if let Some((arrived, trace, forwarded, cold)) = cold {
+                let now = Instant::now();
+                let waited = now - arrived;
                 cold.histogram.observe(waited);
-                let value = format!("cold-start;dur={:.1}", waited.as_secs_f64() * 1e3);
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().append(COLD_START_HEADER, value);
+                let stamps = trace.map(|t| t.stamps()).unwrap_or_default();
+                let marks = [
+                    stamps.decided,
+                    stamps.spawned,
+                    stamps.ready,
+                    forwarded.get(),
+                    Some(now),
+                ];
+                let headers = response.headers_mut();
+                for value in server_timing(arrived, marks) {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        headers.append(COLD_START_HEADER, value);
+                    }
                 }
             }
             Ok(response)
         })
+    }
+}
+
+/// The `Server-Timing` values of a cold request that arrived at `arrived`: the total,
+/// then each phase of [`COLD_START_PHASES`] that has its end mark. Marks are clamped
+/// to be monotonic from `arrived` (a stamp from before the request's arrival — the
+/// scale from zero had begun already — counts as the arrival), so the phases never
+/// add up to more than the total.
+fn server_timing(arrived: Instant, marks: [Option<Instant>; 5]) -> Vec<String> {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let end = marks[4].unwrap_or(arrived).max(arrived);
+    let mut values = vec![format!("cold-start;dur={:.1}", ms(end - arrived))];
+    let mut last = arrived;
+    for (name, mark) in COLD_START_PHASES.iter().zip(marks) {
+        let Some(mark) = mark else { continue };
+        let mark = mark.clamp(last, end);
+        values.push(format!("{name};dur={:.1}", ms(mark - last)));
+        last = mark;
+    }
+    values
+}
+
+/// Stamps the [`ForwardStamp`] of a cold request as the activator forwards it; warm
+/// requests pass untouched.
+#[derive(Debug, Clone)]
+struct StampForward<S>(S);
+
+impl<S> Service<Request<Body>> for StampForward<S>
+where
+    S: Service<Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> S::Future {
+        if let Some(stamp) = request.extensions().get::<ForwardStamp>() {
+            *stamp.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+        self.0.call(request)
     }
 }
 
@@ -212,7 +351,7 @@ impl Activator {
             .layer(report)
             .layer(TimeoutLayer::activator(TimeoutLimits::default()))
             .layer(ThrottleLayer::new(control.registry.clone()))
-            .service(Forward::new(IDLE_PER_HOST, false));
+            .service(StampForward(Forward::new(IDLE_PER_HOST, false)));
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let server = net::serve(listener, BoxCloneService::new(stack))?;
         let activator = Self {

@@ -8,15 +8,16 @@ use knserve_core::{
     net::{self, Forward, ServeHandle, metrics::RequestMetrics},
     queue::{
         drain::{DrainHandle, Drainer, InFlight},
-        readiness::{ProbeSpec, Readiness},
+        readiness::{ProbeAction, ProbeSpec, Readiness},
         stack::{HttpService, QueueStack},
         stats::StatsHandle,
     },
     timeout::TimeoutLimits,
 };
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
 use tracing::{debug, info};
 
+use super::datapath::StartTrace;
 use crate::process::{LogBuffer, ProcessSpec, ProcessStatus, RestartPolicy, Supervised};
 
 /// Makes the service behind each instance of an in-process revision.
@@ -29,8 +30,17 @@ const UNLIMITED_IDLE_CONNECTIONS: usize = 1000;
 /// After an instance leaves the routing tables, how long requests already on their
 /// way may still arrive before its in-flight count is trusted to only go down.
 const ROUTING_SETTLE: Duration = Duration::from_millis(500);
-/// How often a starting process is probed after a failed (aggressive) check.
-const PROBE_RETRY: Duration = Duration::from_millis(100);
+/// How often a starting process is probed when its probe asks for aggressive probing
+/// (`periodSeconds` 0, Knative's default). The monitor, not the queue-proxy's 50 ms
+/// retry rule, decides when a local instance is ready: a connection attempt to a port
+/// nobody listens on costs microseconds on loopback, and the coarser the poll, the
+/// longer a cold start waits beyond the app's own start.
+const FAST_PROBE_INTERVAL: Duration = Duration::from_millis(1);
+/// How long a starting process is polled at [`FAST_PROBE_INTERVAL`] (Knative's
+/// aggressive limit); then every [`SLOW_PROBE_INTERVAL`].
+const FAST_PROBE_LIMIT: Duration = knserve_core::queue::readiness::AGGRESSIVE_LIMIT;
+/// The poll of a process still not ready after [`FAST_PROBE_LIMIT`].
+const SLOW_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where an instance stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +104,8 @@ pub struct InstanceSettings {
     pub limits: TimeoutLimits,
     /// Labels of the request metrics: namespace, configuration, revision.
     pub labels: [(String, String); 3],
+    /// Where the revision's scale from zero is stamped (spawned, ready).
+    pub trace: Arc<StartTrace>,
 }
 
 /// A running instance.
@@ -135,6 +147,7 @@ impl Instance {
         let (state_tx, state) = watch::channel(InstanceState::Starting);
         let (service, process, monitor) = match workload {
             Workload::InProcess(factory) => {
+                settings.trace.ready(Instant::now());
                 state_tx.send_replace(InstanceState::Ready);
                 (stack.wrap(factory()), None, None)
             }
@@ -149,7 +162,13 @@ impl Instance {
                 let app = Forward::new(idle, false).to(SocketAddr::from(([127, 0, 0, 1], port)));
                 let process =
                     Supervised::start(process_spec(&id, template, port), template.restart);
-                let monitor = tokio::spawn(monitor(id.clone(), process.status(), probe, state_tx));
+                let monitor = tokio::spawn(monitor(
+                    id.clone(),
+                    process.status(),
+                    probe,
+                    state_tx,
+                    settings.trace.clone(),
+                ));
                 (stack.wrap(app), Some(process), Some(monitor))
             }
         };
@@ -265,15 +284,17 @@ async fn monitor(
     mut status: watch::Receiver<ProcessStatus>,
     probe: ProbeSpec,
     state: watch::Sender<InstanceState>,
+    trace: Arc<StartTrace>,
 ) {
     loop {
         let current = status.borrow_and_update().clone();
         match current {
             ProcessStatus::Running { .. } => {
-                let readiness = Readiness::new(vec![probe.clone()]);
+                trace.spawned(Instant::now());
                 tokio::select! {
-                    () = until_ready(&readiness) => {
+                    () = until_ready(&probe) => {
                         debug!(instance = %id, "ready");
+                        trace.ready(Instant::now());
                         state.send_replace(InstanceState::Ready);
                     }
                     changed = status.changed() => {
@@ -324,8 +345,131 @@ async fn monitor(
     }
 }
 
-async fn until_ready(readiness: &Readiness) {
-    while !readiness.check().await {
-        tokio::time::sleep(PROBE_RETRY).await;
+/// Returns once `probe` passed `successThreshold` times in a row. Each check is one
+/// attempt (the user's `timeoutSeconds`). An aggressive probe (`periodSeconds` 0) is
+/// checked every [`FAST_PROBE_INTERVAL`] while the app does not listen yet — and, for
+/// an HTTP probe, every 50 ms (Knative's aggressive interval) once it listens but does
+/// not pass, so an app warming up is not flooded — then every [`SLOW_PROBE_INTERVAL`]
+/// after [`FAST_PROBE_LIMIT`]. Any other probe is checked every [`SLOW_PROBE_INTERVAL`].
+async fn until_ready(probe: &ProbeSpec) {
+    let single = ProbeSpec {
+        period: probe.period.max(Duration::from_secs(1)),
+        ..probe.clone()
+    };
+    let readiness = Readiness::new(vec![single]);
+    let started = Instant::now();
+    let mut streak = 0;
+    loop {
+        let passed = readiness.check().await;
+        streak = if passed { streak + 1 } else { 0 };
+        if streak >= probe.success_threshold.max(1) {
+            return;
+        }
+        let interval = if !probe.is_aggressive() || started.elapsed() >= FAST_PROBE_LIMIT {
+            SLOW_PROBE_INTERVAL
+        } else if !passed && listens_but_fails(probe).await {
+            knserve_core::queue::readiness::AGGRESSIVE_INTERVAL
+        } else {
+            FAST_PROBE_INTERVAL
+        };
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Whether a failed HTTP probe reached a listening app (it answered, but not 2xx–3xx).
+async fn listens_but_fails(probe: &ProbeSpec) -> bool {
+    match &probe.action {
+        ProbeAction::Http { address, .. } => tokio::net::TcpStream::connect(address).await.is_ok(),
+        ProbeAction::Tcp { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_starting_app_is_seen_ready_within_a_few_ms_of_listening_not_a_probe_period_later() {
+        let port = free_port().await.unwrap();
+        let app = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+                .await
+                .unwrap();
+            (listener, Instant::now())
+        });
+        tokio::time::timeout(Duration::from_secs(5), until_ready(&ProbeSpec::tcp(port)))
+            .await
+            .expect("the probe passes once the app listens");
+        let seen = Instant::now();
+        let (_listener, listening) = app.await.unwrap();
+        let late = seen.saturating_duration_since(listening);
+        assert!(
+            late < Duration::from_millis(15),
+            "an aggressive probe polls every {FAST_PROBE_INTERVAL:?}: seen {late:?} after listen()"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_probe_with_a_success_threshold_needs_that_many_passes_in_a_row() {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let probe = ProbeSpec {
+            success_threshold: 3,
+            ..ProbeSpec::tcp(port)
+        };
+        let started = Instant::now();
+        until_ready(&probe).await;
+        assert!(
+            started.elapsed() >= FAST_PROBE_INTERVAL * 2,
+            "three passes, {FAST_PROBE_INTERVAL:?} apart"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_app_that_listens_but_fails_its_http_probe_is_probed_at_knatives_pace_not_every_ms()
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let app = tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0; 1024];
+                    if stream.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let answer =
+                            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n";
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        let probe = ProbeSpec {
+            action: ProbeAction::Http {
+                address: ([127, 0, 0, 1], port).into(),
+                path: "/".to_owned(),
+                headers: Vec::new(),
+            },
+            ..ProbeSpec::tcp(port)
+        };
+        let watched = Duration::from_millis(300);
+        let outcome = tokio::time::timeout(watched, until_ready(&probe)).await;
+        app.abort();
+        assert!(outcome.is_err(), "a 503 never passes");
+        let connections = accepted.load(Ordering::SeqCst);
+        assert!(
+            (2..30).contains(&connections),
+            "about two connections (probe, listen check) per 50 ms over {watched:?}, not one per ms: {connections}"
+        );
     }
 }

@@ -19,7 +19,7 @@ use knserve_core::{
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
-    datapath::ActivatorControl,
+    datapath::{ActivatorControl, StartTrace},
     instance::{Instance, InstanceSettings, InstanceState, Workload},
 };
 
@@ -84,11 +84,21 @@ impl RevisionRt {
         let (endpoints, endpoints_rx) = watch::channel(Endpoints::default());
         let (backends_tx, backends_rx) = watch::channel(Backends::default());
         let (membership, membership_rx) = watch::channel(Membership::default());
-        activator.backends.insert(key.clone(), backends_rx.clone());
+        let trace = Arc::new(StartTrace::default());
+        activator
+            .backends
+            .insert(key.clone(), backends_rx.clone(), trace.clone());
         activator
             .registry
             .upsert(key.clone(), cc, backends_rx, membership_rx);
-        let prober = tokio::spawn(prober(endpoints_rx, backends_tx, ProberConfig::default()));
+        // A process instance is published ready the moment its monitor's probe passes
+        // (polled every millisecond, see `instance`): probing it before then, through
+        // its queue-proxy's 50 ms aggressive retries, would only learn it later.
+        let config = ProberConfig {
+            require_ready: matches!(workload, Workload::Process(_)),
+            ..ProberConfig::default()
+        };
+        let prober = tokio::spawn(prober(endpoints_rx, backends_tx, config));
         let labels = [
             ("namespace".to_owned(), key.namespace.to_string()),
             (
@@ -110,6 +120,7 @@ impl RevisionRt {
                 container_concurrency: cc,
                 limits,
                 labels,
+                trace,
             },
             grace: Duration::from_secs(timeout),
             instances: Vec::new(),
