@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# CI gate (issue 6 §4): callgrind instructions per request of knserve-queue at
-# concurrency 1, against a bare hyper proxy floor measured in the same run; fails
-# when over bench/callgrind-budget.json. Needs root (unshare -n) and valgrind.
-#   bench/callgrind-gate.sh                 check against the budget
-#   bench/callgrind-gate.sh --write-budget  re-baseline (commit the budget file with the why)
+# CI gate (issue 6 §4): callgrind instructions per request of knserve-queue and of
+# the warm activator path (`knserve serve`: router → activator → queue-proxy, the
+# Service at target-burst-capacity -1) at concurrency 1, against a bare hyper proxy
+# floor measured in the same run; fails when over bench/callgrind-budget.json.
+# Needs root (unshare -n) and valgrind.
+#   bench/callgrind-gate.sh                      check against the budget
+#   bench/callgrind-gate.sh --write-budget       re-baseline every subject (commit the
+#                                                budget file with the why)
+#   bench/callgrind-gate.sh --write-budget knserve-queue   re-baseline that one only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
@@ -13,6 +17,7 @@ if ! command -v valgrind >/dev/null; then
     || { echo "valgrind is required (apt-get install valgrind)"; exit 2; }
 fi
 cargo build --release --locked -q -p knserve-k8s --bin knserve-queue
+cargo build --release --locked -q -p knserve-local --bin knserve
 (cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
 exec unshare -n python3 bench/callgrind_gate.py --queue "$TARGET/release/knserve-queue" \
-  --tools "$TARGET/bench-tools/release" --budget bench/callgrind-budget.json "$@"
+  --knserve "$TARGET/release/knserve" --tools "$TARGET/bench-tools/release" --budget bench/callgrind-budget.json "$@"
