@@ -355,6 +355,11 @@ def main():
     if args.quick:
         args.idle = 0.5
     args.knserve, args.tools = os.path.abspath(args.knserve), os.path.abspath(args.tools)
+    if args.git == "?":  # as run.sh records it: the commit, +dirty when the data path changed
+        repo = os.path.dirname(CONFIG_DIR.rsplit(os.sep, 1)[0])
+        head = harness.sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = harness.sh(["git", "-C", repo, "diff", "--quiet", "HEAD", "--", "knserve-core", "knserve-local"])
+        args.git = (head + ("+dirty" if dirty.returncode else "")) if head else "?"
     if not args.knserve_version:
         args.knserve_version = harness.sh([args.knserve, "--version"]).stdout.strip()
     points = QUICK_POINTS if args.quick else FULL_POINTS
