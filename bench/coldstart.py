@@ -15,7 +15,8 @@ core 0; inside `unshare -n`, which the script enters by itself when needed):
 
 Each cold start is its own Service applied at zero (`initial-scale: "0"`, allowed by
 bench/coldstart/config.yaml) and requested once: no waiting out a stable window and a
-grace period per sample, and each sample starts from a revision that never ran.
+grace period per sample, and each sample starts from a revision that never ran. They
+are applied ten at a time and deleted after, so no sample runs beside many Services.
 The per-phase breakdown is read from the response's `Server-Timing` header (scale,
 spawn, ready, route, app; see knserve-local's `COLD_START_PHASES`). App start times:
 `knb-backend --start-delay-ms` 0 (≈ 2 ms), 50 and 500. Then a burst: 100 concurrent
@@ -50,6 +51,8 @@ DOMAIN = "default.example.com"
 # (label, --start-delay-ms): knb-backend alone starts in ≈ 2 ms.
 STARTS = [("2ms", 0), ("50ms", 50), ("500ms", 500)]
 PHASES = ["scale", "spawn", "ready", "route", "app"]
+# Services alive at once while cold-starting (see run()).
+BATCH = 10
 TARGET_P50_MS, TARGET_P99_MS, FLAT_MS, BURST_SLACK_MS = 5.0, 20.0, 5.0, 50.0
 
 
@@ -227,6 +230,12 @@ class Knserve:
         if r.returncode != 0:
             raise RuntimeError(f"knserve apply failed: {r.stdout}{r.stderr}")
 
+    def delete(self, name):
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, self.binary, "--state-dir", self.state,
+                            "delete", "ksvc", name], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"knserve delete {name} failed: {r.stdout}{r.stderr}")
+
     def stop(self):
         harness.kill_tree(self.proc)
 
@@ -270,42 +279,44 @@ def run(args, workdir):
     k = Knserve(args.knserve, workdir)
     samples, users, warm, bursts = [], {}, {}, []
     try:
-        # One Service per cold start (and one for the burst), all at zero.
-        plan = [(label, delay, i) for label, delay in STARTS for i in range(reps)]
-        docs = [service_yaml(f"cs-{label}-{i}", app_argv(args.tools, delay)) for label, delay, i in plan]
-        docs.append(service_yaml("cs-burst", app_argv(args.tools, 0)))
-        k.apply("---\n".join(docs), "services.yaml")
-        print(f"applied {len(docs)} Services at zero", flush=True)
-
         # T_user: the same command lines, started alone, in a shuffled order.
         order = [(label, delay) for label, delay in STARTS for _ in range(args.user_starts)]
         random.shuffle(order)
         for label, delay in order:
             users.setdefault(label, []).append(user_start_ms(args.tools, delay))
 
-        # T_cold: each Service once, in a shuffled order.
+        # T_cold: one Service per cold start, applied at zero in batches of BATCH and
+        # deleted after (the control loop's pass grows with the number of Services, so
+        # every sample runs with at most BATCH of them), in a shuffled order; then
+        # T_warm on each, once warm.
+        plan = [(label, delay, i) for label, delay in STARTS for i in range(reps)]
         random.shuffle(plan)
-        for label, delay, i in plan:
-            host = f"cs-{label}-{i}.{DOMAIN}"
-            sock = connect()
-            time.sleep(0.05)  # let the connection's accept settle; not measured
-            sent, reply = timed_get(host, sock)
-            timing = reply.timing()
-            samples.append({"start": label, "service": host, "status": reply.status,
-                            "t_cold_ms": (reply.first_ns - sent) / 1e6, "server_timing": timing})
-            time.sleep(0.1)
-
-        # T_warm: the same path once warm, c=1, on a few of the now-warm Services.
-        for label, _ in STARTS:
-            hosts = [f"cs-{label}-{i}.{DOMAIN}" for i in range(min(3, reps))]
-            for _ in range(args.warm):
-                for host in hosts:
-                    sent, reply = timed_get(host)
+        for b in range(0, len(plan), BATCH):
+            batch = plan[b:b + BATCH]
+            names = [f"cs-{label}-{i}" for label, _, i in batch]
+            k.apply("---\n".join(service_yaml(n, app_argv(args.tools, delay))
+                                  for n, (_, delay, _) in zip(names, batch)), "batch.yaml")
+            for name, (label, _, _) in zip(names, batch):
+                host = f"{name}.{DOMAIN}"
+                sock = connect()
+                time.sleep(0.05)  # let the connection's accept settle; not measured
+                sent, reply = timed_get(host, sock)
+                samples.append({"start": label, "service": host, "status": reply.status,
+                                "t_cold_ms": (reply.first_ns - sent) / 1e6,
+                                "server_timing": reply.timing()})
+                time.sleep(0.1)
+            for name, (label, _, _) in zip(names, batch):
+                for _ in range(args.warm):
+                    sent, reply = timed_get(f"{name}.{DOMAIN}")
                     if reply.status != 200 or reply.timing():
-                        raise RuntimeError(f"warm request to {host}: {reply.status} {reply.timing()}")
+                        raise RuntimeError(f"warm request to {name}: {reply.status} {reply.timing()}")
                     warm.setdefault(label, []).append((reply.first_ns - sent) / 1e6)
+            for name in names:
+                k.delete(name)
+        print(f"{len(samples)} cold starts", flush=True)
 
-        # Burst: 100 concurrent requests at zero.
+        # Burst: concurrent requests at zero on one more Service.
+        k.apply(service_yaml("cs-burst", app_argv(args.tools, 0)), "burst.yaml")
         bursts = burst(f"cs-burst.{DOMAIN}", args.burst)
     finally:
         k.stop()
@@ -353,7 +364,8 @@ def markdown(record):
            f"{record['machine']['cpu_model']}, {record['machine']['nproc']} CPUs, kernel {record['machine']['kernel']}. "
            f"`knserve serve` alone on core {SUT_CPU} (`TOKIO_WORKER_THREADS=1`); client, apps and "
            f"`knserve apply` on core {CLIENT_CPU}; `unshare -n`. Each cold start is a Service applied at "
-           "zero (`initial-scale: \"0\"`) and requested once on a connection opened beforehand. "
+           f"zero (`initial-scale: \"0\"`, at most {BATCH} alive at once) and requested once on a connection "
+           "opened beforehand. "
            "Overhead = T_cold − median T_user − median T_warm. Milliseconds: median (min–max).", "",
            "| app start | T_user | T_cold | overhead p50 | p90 | p99 | max | n |",
            "|---|---|---|---|---|---|---|---|"]
@@ -399,7 +411,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, help="cold starts per app start time (50; quick 10)")
     ap.add_argument("--user-starts", type=int, help="T_user starts per app start time (20; quick 8)")
-    ap.add_argument("--warm", type=int, help="warm requests per warm Service (20; quick 5)")
+    ap.add_argument("--warm", type=int, help="warm requests per cold-started Service (5; quick 3)")
     ap.add_argument("--burst", type=int, default=100)
     ap.add_argument("--tools", required=True, help="bench/tools release directory (knb-backend)")
     ap.add_argument("--knserve", required=True, help="the knserve binary (release)")
@@ -407,7 +419,7 @@ def main():
     args = ap.parse_args()
     args.reps = args.reps or (10 if args.quick else 50)
     args.user_starts = args.user_starts or (8 if args.quick else 20)
-    args.warm = args.warm or (5 if args.quick else 20)
+    args.warm = args.warm or (3 if args.quick else 5)
     args.tools, args.knserve = os.path.abspath(args.tools), os.path.abspath(args.knserve)
     enter_namespace()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
