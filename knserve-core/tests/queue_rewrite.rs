@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use knserve_core::net::{Body, empty};
 use knserve_core::queue::rewrite::{
     RewriteLayer, TAG_DEFAULT, TAG_DISABLED, TAG_UNDEFINED, add_forwarded, restore_host,
-    route_tag_label,
+    rewrite_for_app, route_tag_label,
 };
 use tower::{Layer, Service, ServiceExt};
 use tower_test::mock;
@@ -179,5 +179,38 @@ async fn the_layer_rewrites_what_reaches_the_app() {
             !seen.contains_key(removed),
             "{removed} is removed before the app"
         );
+    }
+}
+
+/// `rewrite_for_app` skips requests that carry none of its inputs: over every mix of
+/// the headers it reads (and `Forwarded`), it must equal the rules applied in turn.
+#[test]
+fn rewrite_for_app_equals_the_rules_in_turn_for_every_mix_of_inputs() {
+    let inputs: [(&str, &str); 7] = [
+        ("forwarded", "for=9.9.9.9"),
+        ("x-forwarded-for", "1.2.3.4, ::1"),
+        ("x-forwarded-host", "example.com"),
+        ("x-forwarded-proto", "https"),
+        ("k-original-host", "original.example.com"),
+        ("knative-serving-revision", "hello-00001"),
+        ("knative-serving-namespace", "default"),
+    ];
+    for mix in 0u32..(1 << inputs.len()) {
+        let mut pairs = vec![("host", "app.local"), ("x-plain", "1")];
+        pairs.extend(
+            inputs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mix & (1 << i) != 0)
+                .map(|(_, pair)| *pair),
+        );
+        let mut expected = headers(&pairs);
+        add_forwarded(&mut expected);
+        restore_host(&mut expected);
+        expected.remove("knative-serving-revision");
+        expected.remove("knative-serving-namespace");
+        let mut actual = headers(&pairs);
+        rewrite_for_app(&mut actual);
+        assert_eq!(actual, expected, "inputs {pairs:?}");
     }
 }

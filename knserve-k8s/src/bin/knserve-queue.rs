@@ -11,10 +11,14 @@
 //! cargo run -p knserve-k8s --bin knserve-queue
 //! ```
 
-use std::process::ExitCode;
+use std::{num::NonZeroUsize, process::ExitCode, str::FromStr};
 
 use knserve_k8s::queue::QueueEnv;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 fn main() -> ExitCode {
     let env = match QueueEnv::from_process() {
@@ -24,17 +28,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(format!(
-            "warn,knserve={}",
-            env.logging_level
-        )))
-        .with_writer(std::io::stderr)
+    // A fixed per-target filter rather than `EnvFilter`: the sidecar runs beside every
+    // instance, and the regex engine an `EnvFilter` pulls in costs it resident memory.
+    let level = LevelFilter::from_str(&env.logging_level).unwrap_or(LevelFilter::INFO);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            Targets::new()
+                .with_default(LevelFilter::WARN)
+                .with_target("knserve", level),
+        )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(worker_threads()) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("knserve-queue: cannot start the runtime: {error}");
@@ -47,6 +52,31 @@ fn main() -> ExitCode {
             eprintln!("knserve-queue: {}", chain(&*error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `TOKIO_WORKER_THREADS` when set (as tokio reads it), else the CPUs this process may
+/// use: a sidecar limited to one CPU runs one worker.
+fn worker_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+}
+
+/// One worker runs on the current thread: no cross-thread wake-ups or work stealing
+/// for a sidecar that has one CPU to use anyway.
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::net::headers::{
     FORWARDED, K_ORIGINAL_HOST, KNATIVE_SERVING_DEFAULT_ROUTE, KNATIVE_SERVING_NAMESPACE,
@@ -17,10 +17,26 @@ pub const TAG_DEFAULT: &str = "kn:default";
 /// Tag label of a request whose tag matched nothing, so it fell back to the default.
 pub const TAG_UNDEFINED: &str = "kn:undefined";
 
+/// The headers [`rewrite_for_app`] reads: without any of them it changes nothing.
+pub const REWRITE_INPUTS: [HeaderName; 6] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+    K_ORIGINAL_HOST,
+    KNATIVE_SERVING_REVISION,
+    KNATIVE_SERVING_NAMESPACE,
+];
+
 /// Applies every rule of §4.6 on the way to the app: [`restore_host`],
 /// [`add_forwarded`], and removal of `Knative-Serving-Revision` and
 /// `Knative-Serving-Namespace`.
+///
+/// A request that carries none of [`REWRITE_INPUTS`] is left as it is after one pass
+/// over its header names (the common case; each rule alone would hash and probe).
 pub fn rewrite_for_app(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| REWRITE_INPUTS.contains(name)) {
+        return;
+    }
     add_forwarded(headers);
     restore_host(headers);
     headers.remove(KNATIVE_SERVING_REVISION);
