@@ -118,6 +118,8 @@ def main():
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     workdir = tempfile.mkdtemp(prefix="knserve-callgrind-")
+    # The dumps stay there for `callgrind_annotate` (where a subject's instructions go).
+    print(f"callgrind dumps and logs: {workdir}", file=sys.stderr)
     with open(os.path.join(FULLPATH, "service.yaml")) as f:
         service = f.read().format(tbc="-1", taskset="taskset", core="0",
                                   backend=os.path.join(os.path.abspath(args.tools), "knb-backend"))

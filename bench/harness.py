@@ -327,28 +327,58 @@ def main_phase(args, all_targets, logdir, points):
     return runs, memory
 
 
+# The breaker workload. containerConcurrency 10 gives 10 slots and a queue of 100
+# (Knative's queue depth is 10 × CC): a 100 ms backend serves 100 rps through them.
+# An open loop offers twice that on a fixed schedule; each connection sends every
+# connections/rate = 2 s, longer than the longest admitted wait (~1.1 s), so the offered
+# load never depends on how fast a proxy answers or rejects. The 200 and 503 counts are
+# then the breaker's own decisions, comparable run to run and proxy to proxy.
+BREAKER_SLEEP_MS = 100
+BREAKER_RATE = 200
+BREAKER_CONNECTIONS = 400
+
+
 def breaker_phase(args, all_targets, logdir):
-    """containerConcurrency 0 and 10: 100 and 256 connections on a 10 ms backend."""
+    """containerConcurrency 0 and 10 under the same fixed-rate open loop, both proxies
+    back to back per repetition (in a shuffled order), so counts pair per repetition."""
     queues = [t for t in all_targets if t.name in ("knserve-queue", "kn-queue-proxy")]
     runs = []
+    seconds = 3 if args.quick else 10
     for rep in range(args.reps):
-        combos = [(t, cc) for t in queues for cc in (0, 10)]
-        random.shuffle(combos)
-        for t, cc in combos:
-            if not t.start(logdir, cc):
-                print(f"  ! {t.name} cc={cc} did not answer", file=sys.stderr)
-                t.stop()
-                continue
-            # 100 connections fit CC=10's 10 slots + 100 queued (no 503 expected);
-            # 256 overflow them (503s expected).
-            for conns in (100, 256):
-                r = run_wrk(t.port, "/sleep?ms=10", conns, args.seconds)
-                r.update(target=t.name, cc=cc, connections=conns, rep=rep)
+        for cc in random.sample((0, 10), 2):
+            for t in random.sample(queues, len(queues)):
+                if not t.start(logdir, cc):
+                    print(f"  ! {t.name} cc={cc} did not answer", file=sys.stderr)
+                    t.stop()
+                    continue
+                r = run_open(args.tools, t.port, f"/sleep?ms={BREAKER_SLEEP_MS}", BREAKER_CONNECTIONS,
+                             BREAKER_RATE, seconds, 2)
+                r.update(target=t.name, cc=cc, rep=rep, seconds=seconds)
                 runs.append(r)
-                print(f"  rep {rep} breaker cc={cc:>2} c={conns} {t.name:>15}: 200s {r['ok']:>7}  "
-                      f"non-2xx {r['non2xx']:>7}  socket errors {r['socket_errors']}", flush=True)
-            t.stop()
+                print(f"  rep {rep} breaker cc={cc:>2} {t.name:>15}: 200s {r['ok']:>6}  "
+                      f"503s {r['non2xx']:>6}  errors {r.get('errors', 0)}", flush=True)
+                t.stop()
     return runs
+
+
+def breaker_parity(breaker):
+    """Paired per repetition and CC: knserve-queue's 200 and 503 counts over Knative's."""
+    by = {(r["target"], r["cc"], r["rep"]): r for r in breaker}
+    out = {}
+    for cc in sorted({r["cc"] for r in breaker}):
+        pairs = [(by[("knserve-queue", cc, rep)], by[("kn-queue-proxy", cc, rep)])
+                 for (t, c, rep) in by if t == "knserve-queue" and c == cc
+                 and ("kn-queue-proxy", cc, rep) in by]
+        if not pairs:
+            continue
+        ok = [(a["ok"] - b["ok"]) / max(b["ok"], 1) * 100 for a, b in pairs]
+        rej = [(a["non2xx"] - b["non2xx"]) / max(b["non2xx"], 1) * 100 for a, b in pairs
+               if a["non2xx"] or b["non2xx"]]
+        worst = max(abs(x) for x in ok + rej)
+        out[f"cc={cc}"] = {"ok_diff_percent": spread(ok), "non2xx_diff_percent": spread(rej),
+                           "worst_abs_percent": round(worst, 2), "within_1_percent": worst <= 1.0,
+                           "pairs": len(pairs)}
+    return out
 
 
 # ---------------------------------------------------------------- summary
@@ -403,12 +433,13 @@ def summarise(runs, memory, breaker, names, points):
             summary["memory"][n] = {"idle_rss_mib": spread([x["idle_rss_kib"] / 1024 for x in m]),
                                     "peak_hwm_mib": spread([x["peak_hwm_kib"] / 1024 for x in m])}
     for r in breaker:
-        key = f"{r['target']} cc={r['cc']} c={r['connections']}"
+        key = f"{r['target']} cc={r['cc']}"
         summary["breaker"].setdefault(key, []).append(r)
     summary["breaker"] = {k: {"ok": spread([r["ok"] for r in v]),
                               "non2xx": spread([r["non2xx"] for r in v]),
-                              "rps": spread([r["rps"] for r in v])}
+                              "errors": spread([r.get("errors", 0) for r in v])}
                           for k, v in summary["breaker"].items()}
+    summary["breaker_parity"] = breaker_parity(breaker)
     return summary
 
 
@@ -468,11 +499,21 @@ def markdown(record):
     for n, e in s["memory"].items():
         L.append(f"| {n} | {fmt(e['idle_rss_mib'], 1)} | {fmt(e['peak_hwm_mib'], 1)} |")
     if s["breaker"]:
-        L += ["", f"## containerConcurrency: wrk `GET /sleep?ms=10`, {record['config']['seconds']} s "
-              "(200s and non-2xx per run; 100 connections fit CC=10's 10 slots + 100 queued, 256 overflow them)",
-              "", "| queue-proxy, CC, connections | 200s | non-2xx (503) | rps |", "|---|---|---|---|"]
+        secs = record["breaker_runs"][0]["seconds"] if record["breaker_runs"] else "?"
+        L += ["", f"## containerConcurrency: open loop `GET /sleep?ms={BREAKER_SLEEP_MS}` at {BREAKER_RATE} rps "
+              f"on {BREAKER_CONNECTIONS} connections, {secs} s after 2 s of warm-up",
+              "", "CC=10 serves 100 rps through 10 slots and a queue of 100, so about half is rejected "
+              "with 503; CC=0 has no breaker. Counts per run, median (min–max).",
+              "", "| queue-proxy, CC | 200s | 503s | transport errors |", "|---|---|---|---|"]
         for k, e in sorted(s["breaker"].items()):
-            L.append(f"| {k} | {fmt(e['ok'])} | {fmt(e['non2xx'])} | {fmt(e['rps'])} |")
+            L.append(f"| {k} | {fmt(e['ok'])} | {fmt(e['non2xx'])} | {fmt(e['errors'])} |")
+        parity = s.get("breaker_parity") or {}
+        if parity:
+            L += ["", "knserve-queue against Knative's queue-proxy, paired per repetition (target: within 1 %):",
+                  "", "| CC | 200s diff % | 503s diff % | worst \\|diff\\| % | within 1 % |", "|---|---|---|---|---|"]
+            for k, e in parity.items():
+                L.append(f"| {k} | {fmt(e['ok_diff_percent'], 2)} | {fmt(e['non2xx_diff_percent'], 2)} | "
+                         f"{e['worst_abs_percent']} | {'yes' if e['within_1_percent'] else 'no'} |")
     L += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in record["versions"].items()]
     if record["notes"]:
         L += ["", "## Notes", ""] + [f"- {x}" for x in record["notes"]]
@@ -551,8 +592,7 @@ def main():
     mach["steal_percent"] = round(100 * (steal1 - steal0) / max(1, busy1 + steal1 - busy0 - steal0), 2)
     now = datetime.datetime.now(datetime.timezone.utc)
     notes.append("Open-loop CPU/request counts the warm-up's requests too (all sent requests).")
-    notes.append("wrk's non-2xx count is what the breaker rows report as 503s; closed-loop p99 is not "
-                 "comparable across targets on this box (see ref/perf-anchors §3.3).")
+    notes.append("Closed-loop p99 is not comparable across targets on this box (see ref/perf-anchors §3.3).")
     record = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"), "mode": "quick" if args.quick else "full",
         "git": args.git, "machine": mach, "targets": names,
@@ -565,17 +605,19 @@ def main():
     }
     record["summary"] = summarise(runs, memory, breaker, names, points)
     os.makedirs(args.out, exist_ok=True)
-    stamp = now.strftime("%Y-%m-%dT%H%M") + ("-quick" if args.quick else "")
-    with open(os.path.join(args.out, f"{stamp}.json"), "w") as f:
+    # bench/report.py merges these with the other benchmarks' into the dated record.
+    with open(os.path.join(args.out, "proxy.json"), "w") as f:
         json.dump(record, f, indent=1)
     text = markdown(record)
-    for name in (f"{stamp}.md", "latest-quick.md" if args.quick else "latest.md"):
-        with open(os.path.join(args.out, name), "w") as f:
-            f.write(text)
+    with open(os.path.join(args.out, "proxy.md"), "w") as f:
+        f.write(text)
     print(text)
     # A smoke must fail loudly: every target answered every point with 2xx only.
     bad = [r for r in runs if r["non2xx"] or r.get("socket_errors") or r.get("errors") or not r["rps"]]
     missing = [t.name for t in all_targets if not any(r["target"] == t.name for r in runs)]
+    # The breaker: no transport errors, no 503 without one (CC=0), 503s with one (CC=10).
+    bad += [r for r in breaker if r.get("errors") or not r["ok"]
+            or (r["cc"] == 0 and r["non2xx"]) or (r["cc"] == 10 and not r["non2xx"])]
     if bad or missing:
         print(f"FAILED: {len(bad)} runs with errors, targets that never ran: {missing}", file=sys.stderr)
         sys.exit(1)

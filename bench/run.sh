@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Side-by-side proxy benchmark (issue 6): knserve-queue vs Knative's queue-proxy vs
-# nginx vs HAProxy vs a bare hyper floor vs direct, on one machine.
+# The side-by-side benchmarks of issue 6, in one run with one record:
+#   proxy       knserve-queue vs Knative's queue-proxy vs nginx vs HAProxy vs a bare hyper
+#               floor vs direct (bench/harness.py), and the breaker's 200/503 parity
+#   fullpath    router → activator → queue-proxy (`knserve serve`) vs nginx chains vs
+#               direct (bench/fullpath.py)
+#   coldstart   cold start on the local backend, per phase (bench/coldstart.py)
+#   autoscaler  CPU per decision tick, memory per revision, stat ingestion, against
+#               Knative's Go benchmarks (bench/autoscaler.py)
+# then bench/report.py merges them into one dated record with the targets met or missed.
 #
-#   bench/run.sh            full matrix (5 repetitions × 5 s per point, ≈ 25 min);
-#                           writes bench/results/<date>.{json,md} and bench/results/latest.md
-#   bench/run.sh --quick    smoke (1 repetition × 1 s, ≈ 1 min incl. start-ups); writes to
-#                           $KNSERVE_BENCH_OUT (default /tmp/knserve-bench) and fails on any error
-#   extra flags go to bench/harness.py (--reps N --seconds S --warmup W --out DIR)
+#   bench/run.sh            full run (≈ 40 min); writes bench/results/<date>.{json,md}
+#                           and bench/results/latest.md
+#   bench/run.sh --quick    smoke (≈ 3 min incl. start-ups); writes to $KNSERVE_BENCH_OUT
+#                           (default /tmp/knserve-bench) and fails on any error
+#   --out DIR               where the record goes
+#   --only a,b              run only these of proxy,fullpath,coldstart,autoscaler
+#   other flags go to bench/harness.py (--reps N --seconds S --warmup W)
 #
 # Needs root (unshare -n, apt-get). Builds/installs what it lacks:
-#   - knserve-queue: cargo build --release (CARGO_TARGET_DIR honoured)
+#   - knserve-queue, knserve, the autoscaler bench: cargo --release (CARGO_TARGET_DIR honoured)
 #   - bench/tools (backend, hyper floor, open-loop generator): its own cargo project
 #   - Knative queue-proxy: go install knative.dev/serving/cmd/queue@$KN_VERSION into
-#     $KNSERVE_BENCH_CACHE/bin (default ~/.cache/knserve-bench), never into the repository
+#     $KNSERVE_BENCH_CACHE/bin (default ~/.cache/knserve-bench), never into the repository;
+#     Knative's autoscaler benchmarks: `go test -c` into the same cache (full run only)
 #   - wrk, nginx-light, haproxy: apt-get (Debian)
 # A target that cannot be had (no Go, no apt) is skipped and named in the results' notes.
 set -euo pipefail
@@ -24,12 +34,17 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 QUICK=()
 ARGS=()
 OUT=$REPO/bench/results
-for arg in "$@"; do
-  case "$arg" in
+ONLY=proxy,fullpath,coldstart,autoscaler
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=(--quick); OUT=${KNSERVE_BENCH_OUT:-/tmp/knserve-bench} ;;
-    *) ARGS+=("$arg") ;;
+    --out) OUT=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    *) ARGS+=("$1") ;;
   esac
+  shift
 done
+wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh needs root (unshare -n, taskset of other users' processes)"; exit 2; }
 
 build_start=$(date +%s.%N)
@@ -57,16 +72,51 @@ fi
 KN_DESC="not built"
 [ -x "$KN_BIN" ] && KN_DESC="$(go version -m "$KN_BIN" 2>/dev/null | sed -n '1p;3p' | tr -s '\t ' ' ' | paste -sd';')"
 
-echo "== cargo build --release -p knserve-k8s --bin knserve-queue"
-cargo build --release --locked -q -p knserve-k8s --bin knserve-queue
+echo "== cargo build --release: knserve-queue, knserve"
+cargo build --release --locked -q -p knserve-k8s --bin knserve-queue -p knserve-local --bin knserve
 echo "== cargo build --release (bench/tools)"
 (cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
+AUTOSCALER_BENCH=
+if wants autoscaler; then
+  echo "== cargo bench --no-run -p knserve-k8s --bench autoscaler_load"
+  AUTOSCALER_BENCH=$(cargo bench --locked -q -p knserve-k8s --bench autoscaler_load --no-run \
+      --message-format=json | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "autoscaler_load":
+        print(m["executable"])')
+fi
 build_s=$(echo "$(date +%s.%N) - $build_start" | bc)
-GIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- knserve-k8s knserve-core || echo '+dirty')"
+GIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- knserve-k8s knserve-core knserve-local || echo '+dirty')"
+RUN=$(mktemp -d /tmp/knserve-bench-run.XXXXXX)
+status=0
+step() { # step NAME CMD...: runs one benchmark; a failure is reported and the rest go on
+  local name=$1; shift
+  echo "== $name"
+  "$@" || { echo "!! $name failed (exit $?)"; status=1; }
+}
 
-echo "== running in a private network namespace (unshare -n)"
-exec unshare -n python3 bench/harness.py "${QUICK[@]}" \
-  --queue "$TARGET/release/knserve-queue" --queue-version "knserve-queue $GIT" \
-  --kn-queue "$KN_BIN" --kn-version "$KN_DESC" \
-  --tools "$TARGET/bench-tools/release" --out "$OUT" --git "$GIT" --build-seconds "$build_s" \
-  "${ARGS[@]}"
+if wants proxy; then
+  step "proxy: harness.py in a private network namespace (unshare -n)" \
+    unshare -n python3 bench/harness.py "${QUICK[@]}" \
+      --queue "$TARGET/release/knserve-queue" --queue-version "knserve-queue $GIT" \
+      --kn-queue "$KN_BIN" --kn-version "$KN_DESC" \
+      --tools "$TARGET/bench-tools/release" --out "$RUN" --git "$GIT" --build-seconds "$build_s" \
+      "${ARGS[@]}"
+fi
+if wants fullpath; then
+  step "fullpath: fullpath.py" python3 bench/fullpath.py "${QUICK[@]}" --out "$RUN" --git "$GIT" \
+    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/release/knserve"
+fi
+if wants coldstart; then
+  step "coldstart: coldstart.py" python3 bench/coldstart.py "${QUICK[@]}" --out "$RUN" --git "$GIT" \
+    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/release/knserve"
+fi
+if wants autoscaler; then
+  step "autoscaler: autoscaler.py" python3 bench/autoscaler.py "${QUICK[@]}" --out "$RUN" \
+    --bench-bin "$AUTOSCALER_BENCH"
+fi
+step "report: report.py -> $OUT" python3 bench/report.py "${QUICK[@]}" --run "$RUN" --out "$OUT" \
+  --git "$GIT" --build-seconds "$build_s"
+rm -rf "$RUN"
+exit $status

@@ -9,6 +9,8 @@
 //! - [`metrics`]: Prometheus request counts and latency histograms.
 //! - [`GuardedBody`], [`guard_response`]: a response body that keeps a guard alive
 //!   until it ends — how every counting layer sees a request finish.
+//! - [`server_runtime`]: the tokio runtime a server binary runs on (one worker: current
+//!   thread).
 //! - [`serve`]: accept loop for a listener the caller bound, HTTP/1.1 and h2c on the
 //!   same port, with graceful shutdown.
 //!
@@ -22,10 +24,12 @@ mod guard;
 pub mod headers;
 mod hold;
 pub mod metrics;
+mod runtime;
 mod server;
 
 pub use self::body::{Body, BoxError, empty, full, text_response};
 pub use self::forward::{Destination, Forward, ForwardError};
 pub use self::guard::{GuardedBody, guard_response};
 pub use self::hold::{ConnectionHold, HeldUntilClosed};
+pub use self::runtime::server_runtime;
 pub use self::server::{RemoteAddr, ServeHandle, serve};

@@ -11,7 +11,7 @@
 //! cargo run -p knserve-k8s --bin knserve-queue
 //! ```
 
-use std::{num::NonZeroUsize, process::ExitCode, str::FromStr};
+use std::{process::ExitCode, str::FromStr};
 
 use knserve_k8s::queue::QueueEnv;
 use tracing_subscriber::{
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                 .with_target("knserve", level),
         )
         .init();
-    let runtime = match runtime(worker_threads()) {
+    let runtime = match knserve_core::net::server_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("knserve-queue: cannot start the runtime: {error}");
@@ -52,31 +52,6 @@ fn main() -> ExitCode {
             eprintln!("knserve-queue: {}", chain(&*error));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `TOKIO_WORKER_THREADS` when set (as tokio reads it), else the CPUs this process may
-/// use: a sidecar limited to one CPU runs one worker.
-fn worker_threads() -> usize {
-    std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
-}
-
-/// One worker runs on the current thread: no cross-thread wake-ups or work stealing
-/// for a sidecar that has one CPU to use anyway.
-fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
     }
 }
 
