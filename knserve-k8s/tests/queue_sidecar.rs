@@ -120,7 +120,10 @@ async fn requests_probes_and_stats_work_as_knatives_sidecar() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_concurrency_1_never_lets_two_requests_reach_the_app() {
     let app = app().await;
-    let sidecar = start(knative_env(app.address.port(), 1));
+    // One worker: the sidecar runs its current-thread runtime (a sidecar given one CPU).
+    let mut env = knative_env(app.address.port(), 1);
+    env.push(("TOKIO_WORKER_THREADS".into(), "1".into()));
+    let sidecar = start(env);
     let requests: Vec<_> = (0..6)
         .map(|_| tokio::spawn(send(sidecar.serving, "/slow", &[])))
         .collect();
@@ -141,7 +144,10 @@ async fn container_concurrency_1_never_lets_two_requests_reach_the_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_fails_health_checks_and_finishes_admitted_requests() {
     let app = app().await;
-    let mut sidecar = start(knative_env(app.address.port(), 0));
+    // Draining on SIGTERM works on the current-thread runtime too (one worker).
+    let mut env = knative_env(app.address.port(), 0);
+    env.push(("TOKIO_WORKER_THREADS".into(), "1".into()));
+    let mut sidecar = start(env);
     let slow = tokio::spawn(send(sidecar.serving, "/slow", &[]));
     tokio::time::sleep(Duration::from_millis(100)).await;
 
