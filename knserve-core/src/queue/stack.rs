@@ -28,7 +28,8 @@ pub type HttpService = BoxCloneService<Request<Body>, Response<Body>, BoxError>;
 ///
 /// The Kubernetes sidecar and the local backend's per-instance proxy build the same
 /// chain from this, outermost first: drain and probes, in-flight tracking, timeouts,
-/// header rewrite, stats, the `containerConcurrency` breaker, request metrics.
+/// header rewrite, stats, the `containerConcurrency` breaker, request metrics (when
+/// exposed).
 #[derive(Debug, Clone)]
 pub struct QueueStack {
     /// Health checks, hash probes and the drain.
@@ -37,8 +38,9 @@ pub struct QueueStack {
     pub in_flight: InFlight,
     /// The autoscaler's request statistics.
     pub stats: StatsHandle,
-    /// Prometheus request metrics.
-    pub metrics: Arc<RequestMetrics>,
+    /// Prometheus request metrics, when something exposes them (none: the layer is
+    /// left out of the chain rather than counting for nobody).
+    pub metrics: Option<Arc<RequestMetrics>>,
     /// The user container's readiness probe.
     pub readiness: Readiness,
     /// The revision's timeouts.
@@ -67,7 +69,7 @@ impl QueueStack {
             .layer(ConcurrencyLimitLayer::for_container_concurrency(
                 self.container_concurrency,
             ))
-            .layer(MetricsLayer::new(self.metrics.clone()))
+            .option_layer(self.metrics.clone().map(MetricsLayer::new))
             .service(app);
         BoxCloneService::new(stack)
     }

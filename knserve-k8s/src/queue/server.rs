@@ -182,7 +182,10 @@ fn serving_stack(
         drain: drain.clone(),
         in_flight: in_flight.clone(),
         stats: stats.clone(),
-        metrics: request_metrics.clone(),
+        // Recorded only when served (OBSERVABILITY_CONFIG's Prometheus request metrics).
+        metrics: env
+            .prometheus_request_metrics
+            .then(|| request_metrics.clone()),
         readiness,
         limits: TimeoutLimits::from_seconds(
             env.timeout.as_secs(),

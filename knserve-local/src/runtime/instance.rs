@@ -134,11 +134,13 @@ impl Instance {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain([("pod", id.as_str())]);
+        // The admin listener's /metrics exposes every instance's request metrics.
+        let metrics = RequestMetrics::new(labels);
         let mut stack = QueueStack {
             drain: DrainHandle::new(Drainer::new(Duration::ZERO)),
             in_flight: InFlight::new(),
             stats: StatsHandle::new(id.clone(), STATS_PERIOD),
-            metrics: RequestMetrics::new(labels),
+            metrics: Some(metrics.clone()),
             readiness: Readiness::always(),
             limits: settings.limits,
             container_concurrency: settings.container_concurrency,
@@ -179,7 +181,7 @@ impl Instance {
             address: server.local_addr(),
             stats: stack.stats,
             in_flight: stack.in_flight,
-            metrics: stack.metrics,
+            metrics,
             state,
             server,
             process,
