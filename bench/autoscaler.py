@@ -153,7 +153,8 @@ def prepare_go(cache, version, quick, notes):
     if all(os.access(t, os.X_OK) for t in tests):
         return bindir
     if quick:
-        notes.append(f"Knative's Go benchmarks skipped: quick mode and {bindir} is not built yet "
+        shown = bindir.replace(os.path.expanduser("~"), "~", 1)
+        notes.append(f"Knative's Go benchmarks skipped: quick mode and {shown} is not built yet "
                      "(a full run builds it once)")
         return None
     if not go_version():

@@ -61,7 +61,7 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)"; exi
 KN_BIN=$CACHE/bin/queue-$KN_VERSION
 if [ ! -x "$KN_BIN" ] && command -v go >/dev/null; then
   echo "== go install knative.dev/serving/cmd/queue@$KN_VERSION -> $KN_BIN"
-  mkdir -p "$CACHE/gobin"
+  mkdir -p "$CACHE/gobin" "$CACHE/bin"
   if (cd "$CACHE" && GOTOOLCHAIN=local GOBIN=$CACHE/gobin CGO_ENABLED=0 GOFLAGS=-trimpath \
         go install "knative.dev/serving/cmd/queue@$KN_VERSION"); then
     mv "$CACHE/gobin/queue" "$KN_BIN"
