@@ -18,7 +18,8 @@
 #   other flags go to bench/harness.py (--reps N --seconds S --warmup W)
 #
 # Needs root (unshare -n, apt-get). Builds/installs what it lacks:
-#   - knserve-queue, knserve, the autoscaler bench: cargo --release (CARGO_TARGET_DIR honoured)
+#   - knserve-queue, knserve, the autoscaler bench: cargo --profile dist (release + LTO;
+#     CARGO_TARGET_DIR honoured)
 #   - bench/tools (backend, hyper floor, open-loop generator): its own cargo project
 #   - Knative queue-proxy: go install knative.dev/serving/cmd/queue@$KN_VERSION into
 #     $KNSERVE_BENCH_CACHE/bin (default ~/.cache/knserve-bench), never into the repository;
@@ -72,14 +73,14 @@ fi
 KN_DESC="not built"
 [ -x "$KN_BIN" ] && KN_DESC="$(go version -m "$KN_BIN" 2>/dev/null | sed -n '1p;3p' | tr -s '\t ' ' ' | paste -sd';')"
 
-echo "== cargo build --release: knserve-queue, knserve"
-cargo build --release --locked -q -p knserve-k8s --bin knserve-queue -p knserve-local --bin knserve
+echo "== cargo build --profile dist: knserve-queue, knserve"
+cargo build --profile dist --locked -q -p knserve-k8s --bin knserve-queue -p knserve-local --bin knserve
 echo "== cargo build --release (bench/tools)"
 (cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
 AUTOSCALER_BENCH=
 if wants autoscaler; then
-  echo "== cargo bench --no-run -p knserve-k8s --bench autoscaler_load"
-  AUTOSCALER_BENCH=$(cargo bench --locked -q -p knserve-k8s --bench autoscaler_load --no-run \
+  echo "== cargo bench --profile dist --no-run -p knserve-k8s --bench autoscaler_load"
+  AUTOSCALER_BENCH=$(cargo bench --profile dist --locked -q -p knserve-k8s --bench autoscaler_load --no-run \
       --message-format=json | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -99,18 +100,18 @@ step() { # step NAME CMD...: runs one benchmark; a failure is reported and the r
 if wants proxy; then
   step "proxy: harness.py in a private network namespace (unshare -n)" \
     unshare -n python3 bench/harness.py "${QUICK[@]}" \
-      --queue "$TARGET/release/knserve-queue" --queue-version "knserve-queue $GIT" \
+      --queue "$TARGET/dist/knserve-queue" --queue-version "knserve-queue $GIT" \
       --kn-queue "$KN_BIN" --kn-version "$KN_DESC" \
       --tools "$TARGET/bench-tools/release" --out "$RUN" --git "$GIT" --build-seconds "$build_s" \
       "${ARGS[@]}"
 fi
 if wants fullpath; then
   step "fullpath: fullpath.py" python3 bench/fullpath.py "${QUICK[@]}" --out "$RUN" --git "$GIT" \
-    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/release/knserve"
+    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/dist/knserve"
 fi
 if wants coldstart; then
   step "coldstart: coldstart.py" python3 bench/coldstart.py "${QUICK[@]}" --out "$RUN" --git "$GIT" \
-    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/release/knserve"
+    --tools "$TARGET/bench-tools/release" --knserve "$TARGET/dist/knserve"
 fi
 if wants autoscaler; then
   step "autoscaler: autoscaler.py" python3 bench/autoscaler.py "${QUICK[@]}" --out "$RUN" \
