@@ -150,9 +150,10 @@ class Knserve(harness.Target):
             time.sleep(0.05)
         else:
             return False
+        # The log is appended to across repetitions: this start's port is the last one.
         with open(self.log, errors="replace") as f:
-            m = re.search(r"activator\S*?=\s*127\.0\.0\.1:(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", f.read()))
-        self.activator_port = int(m.group(1)) if m else None
+            ports = re.findall(r"activator\S*?=\s*127\.0\.0\.1:(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", f.read()))
+        self.activator_port = int(ports[-1]) if ports else None
         return self.activator_port is not None
 
     def stop(self):
