@@ -9,9 +9,9 @@
 #               Knative's Go benchmarks (bench/autoscaler.py)
 # then bench/report.py merges them into one dated record with the targets met or missed.
 #
-#   bench/run.sh            full run (≈ 40 min); writes bench/results/<date>.{json,md}
+#   bench/run.sh            full run (≈ 55 min with builds); writes bench/results/<date>.{json,md}
 #                           and bench/results/latest.md
-#   bench/run.sh --quick    smoke (≈ 3 min incl. start-ups); writes to $KNSERVE_BENCH_OUT
+#   bench/run.sh --quick    smoke (≈ 5 min incl. start-ups); writes to $KNSERVE_BENCH_OUT
 #                           (default /tmp/knserve-bench) and fails on any error
 #   --out DIR               where the record goes
 #   --only a,b              run only these of proxy,fullpath,coldstart,autoscaler
