@@ -27,7 +27,8 @@ own utime+stime, its children excluded. The nginx figures are master + worker.
 Each repetition starts every target fresh; each point runs every target in a freshly
 shuffled order; added latency and CPU ratios are paired per repetition. Checks: every
 request 2xx, and the activator really carries the knserve-activator row's traffic and
-not the knserve-serve row's (bytes the activator's sockets received, `ss -ti`).
+not the knserve-serve row's (`knserve_activator_requests_total` on the admin
+listener's /metrics: the activator is an in-process hop, so its socket sees nothing).
 Writes DIR/fullpath.json and DIR/fullpath.md.
 """
 
@@ -116,10 +117,16 @@ def get(port, timeout=1.0):
         return None
 
 
-def bytes_received(port):
-    """Bytes received so far on the established server-side sockets of `port` (`ss -ti`)."""
-    out = harness.sh(["ss", "-tinH", "state", "established", f"( sport = :{port} )"]).stdout
-    return sum(int(x) for x in re.findall(r"bytes_received:(\d+)", out))
+def activator_requests(admin):
+    """`knserve_activator_requests_total` from the admin listener's /metrics."""
+    conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = re.search(r"^knserve_activator_requests_total (\d+)$", text, re.M)
+    return int(found.group(1)) if found else None
 
 
 class Knserve(harness.Target):
@@ -128,7 +135,7 @@ class Knserve(harness.Target):
     def __init__(self, name, port, args, tbc, workdir):
         super().__init__(name, port, argv=[args.knserve], version=args.knserve_version)
         self.tbc, self.workdir, self.args = tbc, workdir, args
-        self.activator_port = None
+        self.admin_port = None
 
     def start(self, logdir, cc=0):
         state = tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.workdir)
@@ -150,11 +157,10 @@ class Knserve(harness.Target):
             time.sleep(0.05)
         else:
             return False
-        # The log is appended to across repetitions: this start's port is the last one.
-        with open(self.log, errors="replace") as f:
-            ports = re.findall(r"activator\S*?=\s*127\.0\.0\.1:(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", f.read()))
-        self.activator_port = int(ports[-1]) if ports else None
-        return self.activator_port is not None
+        # The admin address of this start, for the activator's request count.
+        with open(os.path.join(state, "state", "server.json")) as f:
+            self.admin_port = int(json.load(f)["admin"].rsplit(":", 1)[1])
+        return activator_requests(self.admin_port) is not None
 
     def stop(self):
         """SIGTERM (knserve stops its instances), then SIGKILL whatever of the tree is left:
@@ -219,11 +225,11 @@ def sh_with_host(cmd, **kw):
 
 
 def measure(args, target, point, rep):
-    """harness.measure, recording what the activator received during the run."""
-    via = bytes_received(target.activator_port) if isinstance(target, Knserve) else 0
+    """harness.measure, recording how many requests the activator took during the run."""
+    via = activator_requests(target.admin_port) if isinstance(target, Knserve) else 0
     r = _measure(args, target, point, rep)
     if isinstance(target, Knserve):
-        r["activator_bytes_in"] = bytes_received(target.activator_port) - via
+        r["activator_requests"] = activator_requests(target.admin_port) - via
     return r
 
 
@@ -419,9 +425,9 @@ def main():
     # the path it is named for.
     bad = [f"{r['target']} {r['point']} rep {r['rep']}" for r in runs
            if r["non2xx"] or r.get("socket_errors") or r.get("errors") or not r["rps"]]
-    bad += [f"{r['target']} {r['point']} rep {r['rep']}: the activator received {r['activator_bytes_in']} bytes"
-            for r in runs if "activator_bytes_in" in r
-            and (r["target"] == "knserve-activator") != (r["activator_bytes_in"] > 0)]
+    bad += [f"{r['target']} {r['point']} rep {r['rep']}: the activator took {r['activator_requests']} requests"
+            for r in runs if "activator_requests" in r
+            and (r["target"] == "knserve-activator") != (r["activator_requests"] > 0)]
     missing = [f"{n} {p[0]}" for n in names for p in points
                if sum(r["target"] == n and r["point"] == p[0] for r in runs) != args.reps]
     if bad or missing:

@@ -10,12 +10,14 @@ use hyper_util::{
     client::legacy::Client,
     rt::{TokioExecutor, TokioIo},
 };
-use knserve_core::net::{self, Body, BoxError, ConnectionHold, Forward};
+use knserve_core::net::{
+    self, Body, BoxError, ConnectionHold, Destination, Dispatch, Forward, LocalPeers,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tower::service_fn;
+use tower::{ServiceExt, service_fn};
 
 async fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.unwrap()
@@ -96,6 +98,44 @@ async fn an_unreachable_upstream_is_answered_with_502_naming_it() {
     proxy.shutdown().await;
 }
 
+/// Upgrades a connection to `proxy` (the app echoes), checks bytes flow both ways and
+/// that `guard` has `open` counts while the tunnel is open and `closed` once it closes.
+async fn echo_through_an_upgrade(proxy: SocketAddr, guard: &Arc<()>, open: usize, closed: usize) {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = stream.read(&mut head).await.unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).to_string();
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "the 101 passes through: {head}"
+    );
+    stream.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    stream.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping", "bytes flow both ways through the tunnel");
+    assert_eq!(
+        Arc::strong_count(guard),
+        open,
+        "the hold lives while the tunnel is open"
+    );
+    drop(stream);
+    for _ in 0..100 {
+        if Arc::strong_count(guard) == closed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        Arc::strong_count(guard),
+        closed,
+        "closing the tunnel drops the hold"
+    );
+}
+
 #[tokio::test]
 async fn an_upgraded_connection_is_tunnelled_and_held_until_it_closes() {
     let app = app().await;
@@ -109,42 +149,8 @@ async fn an_upgraded_connection_is_tunnelled_and_held_until_it_closes() {
     });
     let proxy = net::serve(listener().await, proxy_service).unwrap();
 
-    let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
-    stream
-        .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = vec![0u8; 1024];
-    let n = stream.read(&mut head).await.unwrap();
-    let head = String::from_utf8_lossy(&head[..n]).to_string();
-    assert!(
-        head.starts_with("HTTP/1.1 101"),
-        "the 101 passes through: {head}"
-    );
-
-    stream.write_all(b"ping").await.unwrap();
-    let mut echo = [0u8; 4];
-    stream.read_exact(&mut echo).await.unwrap();
-    assert_eq!(&echo, b"ping", "bytes flow both ways through the tunnel");
     // One count here, one in the proxy service, one in the open tunnel.
-    assert_eq!(
-        Arc::strong_count(&guard),
-        3,
-        "the hold lives while the tunnel is open"
-    );
-
-    drop(stream);
-    for _ in 0..100 {
-        if Arc::strong_count(&guard) == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        Arc::strong_count(&guard),
-        2,
-        "closing the tunnel drops the hold"
-    );
+    echo_through_an_upgrade(proxy.local_addr(), &guard, 3, 2).await;
     proxy.shutdown().await;
     app.abort();
 }
@@ -226,5 +232,109 @@ async fn a_streamed_body_is_passed_on_chunk_by_chunk_without_buffering() {
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, "second");
     proxy.shutdown().await;
+    app.abort();
+}
+
+/// A front proxy that sends everything to `peer` through a `Dispatch` over `peers`.
+fn dispatch_front(peers: &LocalPeers, peer: SocketAddr) -> net::HttpService {
+    let dispatch = Dispatch::new(peers.clone(), Forward::new(10, false));
+    net::HttpService::new(
+        tower::ServiceBuilder::new()
+            .map_request(move |mut request: Request<Body>| {
+                request.extensions_mut().insert(Destination(peer));
+                request
+            })
+            .service(dispatch),
+    )
+}
+
+/// Whether a connection is waiting on `listener` (within 100 ms).
+async fn connection_waiting(listener: &TcpListener) -> bool {
+    tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_registered_peer_is_called_in_process_and_through_its_socket_once_unregistered() {
+    let app = app().await;
+    // The peer's own listener: bound, never served, so a request that crossed it would
+    // sit there unanswered.
+    let peer_listener = listener().await;
+    let peer = peer_listener.local_addr().unwrap();
+    let peers = LocalPeers::new();
+    let stack = net::HttpService::new(Forward::new(10, false).to(app.local_addr()));
+    let registration = peers.register(peer, stack);
+    let front = net::serve(listener().await, dispatch_front(&peers, peer)).unwrap();
+
+    let (status, body) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        get(front.local_addr(), "/echo?x=1"),
+    )
+    .await
+    .expect("answered in-process, not left waiting on the peer's unserved socket");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body, "GET /echo?x=1 Some(\"hello.default.example.com\")",
+        "the app sees the path and the Host the client sent"
+    );
+    assert!(
+        !connection_waiting(&peer_listener).await,
+        "the registered peer is not reached over its socket"
+    );
+
+    drop(registration);
+    let socket_path = tokio::spawn(get(front.local_addr(), "/"));
+    assert!(
+        connection_waiting(&peer_listener).await,
+        "once unregistered, the peer is reached through its socket again"
+    );
+    socket_path.abort();
+    front.abort();
+    app.abort();
+}
+
+#[tokio::test]
+async fn a_peer_error_is_answered_with_502_as_its_server_would() {
+    let peers = LocalPeers::new();
+    let peer = listener().await.local_addr().unwrap();
+    let failing = net::HttpService::new(service_fn(|_: Request<Body>| async {
+        Err::<Response<Body>, BoxError>("the peer failed".into())
+    }));
+    let _registration = peers.register(peer, failing);
+    let front = net::serve(listener().await, dispatch_front(&peers, peer)).unwrap();
+    let (status, body) = get(front.local_addr(), "/").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body, "the peer failed");
+    front.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_through_two_in_process_hops_is_one_tunnel_holding_both_hops_guards() {
+    let app = app().await;
+    let peers = LocalPeers::new();
+    let guard = Arc::new(());
+    // Two in-process hops, like the activator and a queue-proxy: each attaches a guard
+    // to the connection's hold; the second forwards to the app.
+    let hop = |inner: net::HttpService, held: Arc<()>| {
+        net::HttpService::new(service_fn(move |mut request: Request<Body>| {
+            ConnectionHold::attach(request.extensions_mut(), held.clone());
+            inner.clone().oneshot(request)
+        }))
+    };
+    let second_address = listener().await.local_addr().unwrap();
+    let first_address = listener().await.local_addr().unwrap();
+    let second = hop(
+        net::HttpService::new(Forward::new(10, false).to(app.local_addr())),
+        guard.clone(),
+    );
+    let first = hop(dispatch_front(&peers, second_address), guard.clone());
+    let _second = peers.register(second_address, second);
+    let _first = peers.register(first_address, first);
+    let front = net::serve(listener().await, dispatch_front(&peers, first_address)).unwrap();
+
+    // The test's count, each hop's captured one, and the two in the tunnel's hold.
+    echo_through_an_upgrade(front.local_addr(), &guard, 5, 3).await;
+    front.shutdown().await;
     app.abort();
 }

@@ -145,12 +145,14 @@ impl Server {
             stats,
         );
         let ingress_address = ingress_listener.local_addr().unwrap_or(options.listen);
-        let ingress = datapath::ingress(ingress_listener, tables, hops).map_err(|source| {
-            StartError::Bind {
-                address: ingress_address,
-                source,
-            }
-        })?;
+        let peers = activator.control.peers.clone();
+        let ingress =
+            datapath::ingress(ingress_listener, tables, hops, peers).map_err(|source| {
+                StartError::Bind {
+                    address: ingress_address,
+                    source,
+                }
+            })?;
         let admin = match (admin_listener, token) {
             (Some(listener), Some(token)) => Some(
                 admin::server::serve(listener, runtime.clone(), token).map_err(|source| {

@@ -54,6 +54,9 @@ impl ForwardError {
     }
 }
 
+/// The future of [`Forward`] (and of [`Dispatch`](super::Dispatch)).
+pub type ForwardFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
 /// The innermost service: sends the request to its destination over a keep-alive
 /// connection pool and streams the response back.
 ///
@@ -112,7 +115,7 @@ impl fmt::Debug for Forward {
 impl tower::Service<Request<Body>> for Forward {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+    type Future = ForwardFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
@@ -198,7 +201,7 @@ async fn tunnel(
 }
 
 /// The URI authority of a socket address (`127.0.0.1:8080`, `[::1]:8080`).
-fn authority(address: SocketAddr) -> Authority {
+pub(super) fn authority(address: SocketAddr) -> Authority {
     Authority::try_from(address.to_string())
         .expect("a formatted socket address is a valid URI authority")
 }
@@ -216,7 +219,7 @@ fn upstream_uri(authority: Authority, uri: &Uri) -> Result<Uri, http::Error> {
     Ok(Uri::from_parts(parts)?)
 }
 
-fn wants_upgrade(headers: &HeaderMap) -> bool {
+pub(super) fn wants_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
         && headers
             .get_all(header::CONNECTION)
@@ -240,7 +243,7 @@ fn is_hop_by_hop(name: &header::HeaderName) -> bool {
 }
 
 /// Removes the headers that describe one connection rather than the message.
-fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none: one pass over the names instead of nine removals,
     // each a hash and probe (this ran three times per request on the activator path).
     if !headers.keys().any(is_hop_by_hop) {

@@ -6,6 +6,8 @@
 //! - [`Forward`]: the innermost service — a keep-alive hyper client that sends a
 //!   request to a fixed address or to the [`Destination`] a layer above chose, streams
 //!   both bodies, and passes upgraded (websocket) connections through.
+//! - [`Dispatch`], [`LocalPeers`]: `Forward`, except that a destination served by this
+//!   same process is called in-process instead of over its loopback socket.
 //! - [`metrics`]: Prometheus request counts and latency histograms.
 //! - [`GuardedBody`], [`guard_response`]: a response body that keeps a guard alive
 //!   until it ends — how every counting layer sees a request finish.
@@ -23,6 +25,7 @@ mod forward;
 mod guard;
 pub mod headers;
 mod hold;
+mod local;
 pub mod metrics;
 mod runtime;
 mod server;
@@ -31,5 +34,11 @@ pub use self::body::{Body, BoxError, empty, full, text_response};
 pub use self::forward::{Destination, Forward, ForwardError};
 pub use self::guard::{GuardedBody, guard_response};
 pub use self::hold::{ConnectionHold, HeldUntilClosed};
+pub use self::local::{Dispatch, LocalPeers, PeerGuard};
 pub use self::runtime::server_runtime;
 pub use self::server::{RemoteAddr, ServeHandle, serve};
+
+/// A boxed request-path service: what [`serve`] serves, what a stack returns, what a
+/// [`LocalPeers`] table holds.
+pub type HttpService =
+    tower::util::BoxCloneService<http::Request<Body>, http::Response<Body>, BoxError>;

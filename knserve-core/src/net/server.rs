@@ -10,7 +10,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower::{Service, ServiceExt, util::BoxCloneService};
 use tracing::{debug, warn};
 
-use super::{Body, BoxError, text_response};
+use super::{Body, BoxError, HttpService, text_response};
 
 /// A request extension with the peer address of the connection the request came on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +77,6 @@ where
         task,
     })
 }
-
-type HttpService = BoxCloneService<Request<Body>, http::Response<Body>, BoxError>;
 
 async fn accept_loop(
     listener: TcpListener,
@@ -153,7 +151,7 @@ fn box_incoming(body: hyper::body::Incoming) -> Body {
 }
 
 /// An error and its sources, joined with `: `.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

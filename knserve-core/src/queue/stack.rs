@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// A boxed request-path service, as the stack returns it.
-pub type HttpService = BoxCloneService<Request<Body>, Response<Body>, BoxError>;
+pub use crate::net::HttpService;
 
 /// The shared state of one instance's queue-proxy: its drain, in-flight count, stats
 /// and request metrics, plus the per-revision settings of the chain.

@@ -5,11 +5,22 @@
 //! ingress (router) ──Serve──► instance queue-proxy ──► app
 //!        └──Proxy──► activator ──► instance queue-proxy ──► app
 //! ```
+//!
+//! The activator and every instance's queue-proxy listen on their own loopback ports,
+//! and they are also registered in one [`LocalPeers`] table: the ingress and the
+//! activator reach them with in-process tower calls ([`Dispatch`]), so a request
+//! crosses a socket only from the client to the ingress and from the queue-proxy to
+//! the app. What each hop sees is what it would have seen over its socket (see
+//! [`knserve_core::net::Dispatch`]).
 
 use std::{
     collections::HashMap,
+    fmt::Write as _,
     net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -24,7 +35,10 @@ use knserve_core::{
         throttler::{ThrottleLayer, ThrottlerConfig, ThrottlerRegistry},
     },
     autoscaler::metrics::Stat,
-    net::{self, Body, BoxError, Forward, ServeHandle, metrics::Histogram},
+    net::{
+        self, Body, BoxError, Dispatch, Forward, LocalPeers, PeerGuard, ServeHandle,
+        metrics::Histogram,
+    },
     queue::stack::HttpService,
     router::{Hops, RouteLayer, RouteTable},
     timeout::{TimeoutLayer, TimeoutLimits},
@@ -160,11 +174,13 @@ impl HealthyBackends {
 }
 
 /// Cold starts: requests that reached the activator while their revision had no ready
-/// instance, timed from arrival to the response headers.
+/// instance, timed from arrival to the response headers; and the count of every
+/// request the activator took for a known revision, cold or warm.
 #[derive(Debug)]
 pub struct ColdStarts {
     backends: HealthyBackends,
     histogram: Histogram,
+    requests: AtomicU64,
 }
 
 impl ColdStarts {
@@ -172,11 +188,20 @@ impl ColdStarts {
         Arc::new(Self {
             backends,
             histogram: Histogram::new(&COLD_START_BUCKETS),
+            requests: AtomicU64::new(0),
         })
     }
 
-    /// Appends `knserve_cold_start_seconds` in Prometheus text.
+    /// Appends `knserve_activator_requests_total` and `knserve_cold_start_seconds` in
+    /// Prometheus text.
     pub fn render(&self, out: &mut String) {
+        let requests = self.requests.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP knserve_activator_requests_total Requests the activator took for a known revision, held or forwarded.\n\
+             # TYPE knserve_activator_requests_total counter\n\
+             knserve_activator_requests_total {requests}"
+        );
         self.histogram.render(
             out,
             "knserve_cold_start_seconds",
@@ -223,6 +248,7 @@ impl Service<Request<Body>> for ColdStart {
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        self.cold.requests.fetch_add(1, Ordering::Relaxed);
         let cold = request
             .extensions()
             .get::<RevisionKey>()
@@ -314,6 +340,9 @@ pub struct ActivatorControl {
     pub backends: HealthyBackends,
     /// Cold-start observations.
     pub cold_starts: Arc<ColdStarts>,
+    /// The hops of this process the ingress and the activator call in-process: the
+    /// activator itself and every instance's queue-proxy.
+    pub peers: LocalPeers,
 }
 
 /// A running activator.
@@ -321,6 +350,8 @@ pub struct ActivatorControl {
 pub struct Activator {
     /// Its control side.
     pub control: ActivatorControl,
+    // Unregistered before the server stops, so callers then meet its closed socket.
+    registration: PeerGuard,
     server: ServeHandle,
     _draining: watch::Sender<bool>,
 }
@@ -332,7 +363,9 @@ impl Activator {
         cluster_domain: &str,
     ) -> std::io::Result<(Self, mpsc::Receiver<(RevisionKey, Stat)>)> {
         let backends = HealthyBackends::default();
+        let peers = LocalPeers::new();
         let control = ActivatorControl {
+            peers: peers.clone(),
             table: RevisionTable::new(),
             registry: ThrottlerRegistry::new(ThrottlerConfig::default()),
             cold_starts: ColdStarts::new(backends.clone()),
@@ -351,11 +384,17 @@ impl Activator {
             .layer(report)
             .layer(TimeoutLayer::activator(TimeoutLimits::default()))
             .layer(ThrottleLayer::new(control.registry.clone()))
-            .service(StampForward(Forward::new(IDLE_PER_HOST, false)));
+            .service(StampForward(Dispatch::new(
+                peers.clone(),
+                Forward::new(IDLE_PER_HOST, false),
+            )));
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-        let server = net::serve(listener, BoxCloneService::new(stack))?;
+        let stack = BoxCloneService::new(stack);
+        let server = net::serve(listener, stack.clone())?;
+        let registration = peers.register(server.local_addr(), stack);
         let activator = Self {
             control,
+            registration,
             server,
             _draining: draining_tx,
         };
@@ -369,15 +408,17 @@ impl Activator {
 
     /// Stops accepting and finishes what it holds.
     pub async fn shutdown(self) {
+        drop(self.registration);
         self.server.shutdown().await;
     }
 }
 
-/// Starts the ingress router on `listener`.
+/// Starts the ingress router on `listener`; it calls the hops in `peers` in-process.
 pub fn ingress(
     listener: TcpListener,
     tables: watch::Receiver<Arc<RouteTable>>,
     hops: watch::Receiver<Hops>,
+    peers: LocalPeers,
 ) -> std::io::Result<ServeHandle> {
     let stack = ServiceBuilder::new()
         .layer(RouteLayer::new(
@@ -385,7 +426,7 @@ pub fn ingress(
             hops,
             SmallRng::seed_from_u64(seed()),
         ))
-        .service(Forward::new(IDLE_PER_HOST, false));
+        .service(Dispatch::new(peers, Forward::new(IDLE_PER_HOST, false)));
     net::serve(listener, BoxCloneService::new(stack))
 }
 

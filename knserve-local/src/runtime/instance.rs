@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use knserve_core::{
     api::IntOrString,
-    net::{self, Forward, ServeHandle, metrics::RequestMetrics},
+    net::{self, Forward, LocalPeers, PeerGuard, ServeHandle, metrics::RequestMetrics},
     queue::{
         drain::{DrainHandle, Drainer, InFlight},
         readiness::{ProbeAction, ProbeSpec, Readiness},
@@ -106,6 +106,9 @@ pub struct InstanceSettings {
     pub labels: [(String, String); 3],
     /// Where the revision's scale from zero is stamped (spawned, ready).
     pub trace: Arc<StartTrace>,
+    /// Where each instance registers its queue-proxy, for the ingress and the
+    /// activator to call in-process.
+    pub peers: LocalPeers,
 }
 
 /// A running instance.
@@ -117,6 +120,9 @@ pub struct Instance {
     in_flight: InFlight,
     metrics: Arc<RequestMetrics>,
     state: watch::Receiver<InstanceState>,
+    // Dropped before the server (stop, or field order on drop): callers then meet the
+    // listener's refusal, never a stack whose server is gone.
+    registration: PeerGuard,
     server: ServeHandle,
     process: Option<Supervised>,
     monitor: Option<JoinHandle<()>>,
@@ -174,7 +180,8 @@ impl Instance {
                 (stack.wrap(app), Some(process), Some(monitor))
             }
         };
-        let server = net::serve(listener, service)?;
+        let server = net::serve(listener, service.clone())?;
+        let registration = settings.peers.register(server.local_addr(), service);
         info!(instance = %id, address = %server.local_addr(), "instance started");
         Ok(Self {
             id,
@@ -183,6 +190,7 @@ impl Instance {
             in_flight: stack.in_flight,
             metrics,
             state,
+            registration,
             server,
             process,
             monitor,
@@ -225,9 +233,11 @@ impl Instance {
     }
 
     /// Stops an instance already out of the routing tables: lets requests on their way
-    /// arrive, waits up to `grace` for those in flight, closes the queue-proxy, then
-    /// stops the process — SIGTERM, and SIGKILL after `grace`.
+    /// arrive (through its socket: it leaves the in-process table at once), waits up
+    /// to `grace` for those in flight — in-process ones included — closes the
+    /// queue-proxy, then stops the process — SIGTERM, and SIGKILL after `grace`.
     pub async fn stop(self, grace: Duration) {
+        drop(self.registration);
         tokio::time::sleep(ROUTING_SETTLE).await;
         if tokio::time::timeout(grace, self.in_flight.idle())
             .await

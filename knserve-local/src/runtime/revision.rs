@@ -121,6 +121,7 @@ impl RevisionRt {
                 limits,
                 labels,
                 trace,
+                peers: activator.peers.clone(),
             },
             grace: Duration::from_secs(timeout),
             instances: Vec::new(),
