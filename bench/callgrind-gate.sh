@@ -16,7 +16,6 @@ if ! command -v valgrind >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null \
     || { echo "valgrind is required (apt-get install valgrind)"; exit 2; }
 fi
-cargo build --profile dist --locked -q -p knserve-k8s --bin knserve-queue -p knserve-local --bin knserve
-(cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
+bash bench/build-dist.sh
 exec unshare -n python3 bench/callgrind_gate.py --queue "$TARGET/dist/knserve-queue" \
   --knserve "$TARGET/dist/knserve" --tools "$TARGET/bench-tools/release" --budget bench/callgrind-budget.json "$@"

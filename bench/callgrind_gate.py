@@ -158,11 +158,12 @@ def main():
     result = {"hyper-floor": floor, **subjects, "wall_seconds": round(time.time() - started, 1)}
     print(json.dumps(result))
     if args.write_budget is not None:
-        headroom = 1 + budget["headroom"]
         for name in args.write_budget or subjects:
             if name not in subjects:
                 sys.exit(f"no subject {name}; subjects: {', '.join(subjects)}")
             m = subjects[name]
+            # A subject may keep its own headroom (the activator path's grows with wall time).
+            headroom = 1 + budget.get(name, {}).get("headroom", budget["headroom"])
             budget.setdefault(name, {}).update(max_ir_per_request=round(m["ir_per_request"] * headroom),
                                                max_ratio_to_floor=round(m["ratio_to_floor"] * headroom, 2))
         # The measured record keeps knserve-queue's ratio where it always was.

@@ -18,9 +18,9 @@
 #   other flags go to bench/harness.py (--reps N --seconds S --warmup W)
 #
 # Needs root (unshare -n, apt-get). Builds/installs what it lacks:
-#   - knserve-queue, knserve, the autoscaler bench: cargo --profile dist (release + LTO;
-#     CARGO_TARGET_DIR honoured)
-#   - bench/tools (backend, hyper floor, open-loop generator): its own cargo project
+#   - knserve-queue (linked statically), knserve, bench/tools (backend, hyper floor,
+#     open-loop generator): bench/build-dist.sh (CARGO_TARGET_DIR honoured)
+#   - the autoscaler bench: cargo bench --profile dist (release + LTO)
 #   - Knative queue-proxy: go install knative.dev/serving/cmd/queue@$KN_VERSION into
 #     $KNSERVE_BENCH_CACHE/bin (default ~/.cache/knserve-bench), never into the repository;
 #     Knative's autoscaler benchmarks: `go test -c` into the same cache (full run only)
@@ -73,10 +73,8 @@ fi
 KN_DESC="not built"
 [ -x "$KN_BIN" ] && KN_DESC="$(go version -m "$KN_BIN" 2>/dev/null | sed -n '1p;3p' | tr -s '\t ' ' ' | paste -sd';')"
 
-echo "== cargo build --profile dist: knserve-queue, knserve"
-cargo build --profile dist --locked -q -p knserve-k8s --bin knserve-queue -p knserve-local --bin knserve
-echo "== cargo build --release (bench/tools)"
-(cd bench/tools && CARGO_TARGET_DIR=$TARGET/bench-tools cargo build --release --locked -q)
+echo "== bench/build-dist.sh: knserve, knserve-queue (static), bench/tools"
+bash bench/build-dist.sh
 AUTOSCALER_BENCH=
 if wants autoscaler; then
   echo "== cargo bench --profile dist --no-run -p knserve-k8s --bench autoscaler_load"
@@ -100,7 +98,7 @@ step() { # step NAME CMD...: runs one benchmark; a failure is reported and the r
 if wants proxy; then
   step "proxy: harness.py in a private network namespace (unshare -n)" \
     unshare -n python3 bench/harness.py "${QUICK[@]}" \
-      --queue "$TARGET/dist/knserve-queue" --queue-version "knserve-queue $GIT" \
+      --queue "$TARGET/dist/knserve-queue" --queue-version "knserve-queue $GIT (static-pie)" \
       --kn-queue "$KN_BIN" --kn-version "$KN_DESC" \
       --tools "$TARGET/bench-tools/release" --out "$RUN" --git "$GIT" --build-seconds "$build_s" \
       "${ARGS[@]}"

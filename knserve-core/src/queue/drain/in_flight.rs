@@ -3,69 +3,104 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll, ready},
 };
 
 use crate::net::guard_response;
 use http::{Request, Response};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tower::{Layer, Service};
 
 use crate::net::{Body, BoxError, ConnectionHold};
 
 /// A count of requests in flight that can be waited on until it reaches zero.
 ///
-/// Clones share the count.
-#[derive(Debug, Clone)]
+/// Clones share the count. Counting in and out are two atomic operations, plus a
+/// wake-up only when someone waits in [`idle`](Self::idle) (a drain, rarely): this runs
+/// twice per request on every hop.
+#[derive(Debug, Clone, Default)]
 pub struct InFlight {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Shared>,
 }
 
-impl Default for InFlight {
-    fn default() -> Self {
-        Self::new()
-    }
+#[derive(Debug, Default)]
+struct Shared {
+    count: AtomicUsize,
+    /// Tasks inside `idle`: a guard that brings the count to zero wakes them.
+    waiting: AtomicUsize,
+    zero: Notify,
 }
 
 impl InFlight {
     /// No request in flight.
     pub fn new() -> Self {
-        Self {
-            count: Arc::new(watch::Sender::new(0)),
-        }
+        Self::default()
     }
 
     /// Requests in flight now.
     pub fn count(&self) -> usize {
-        *self.count.borrow()
+        self.shared.count.load(Ordering::SeqCst)
     }
 
     /// Counts one request in until the guard is dropped.
     pub fn enter(&self) -> InFlightGuard {
-        self.count.send_modify(|n| *n += 1);
+        self.shared.count.fetch_add(1, Ordering::SeqCst);
         InFlightGuard {
-            count: self.count.clone(),
+            shared: self.shared.clone(),
         }
     }
 
     /// Returns once no request is in flight (at once if none is).
     pub async fn idle(&self) {
-        let mut changes = self.count.subscribe();
-        // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = changes.wait_for(|n| *n == 0).await;
+        // Registered as waiting before each look at the count, and the last guard looks
+        // at `waiting` after its decrement (both sequentially consistent): either this
+        // sees zero or that guard sees a waiter and wakes it.
+        let shared = &self.shared;
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = scopeguard(|| {
+            shared.waiting.fetch_sub(1, Ordering::SeqCst);
+        });
+        loop {
+            let zero = shared.zero.notified();
+            tokio::pin!(zero);
+            zero.as_mut().enable();
+            if shared.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            zero.await;
+        }
     }
+}
+
+/// Runs `f` when dropped (also when the future holding it is cancelled).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// One request counted in; dropping it counts the request out.
 #[derive(Debug)]
 pub struct InFlightGuard {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.count.send_modify(|n| *n = n.saturating_sub(1));
+        let before = self.shared.count.fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.shared.waiting.load(Ordering::SeqCst) > 0 {
+            self.shared.zero.notify_waiters();
+        }
     }
 }
 
@@ -148,5 +183,47 @@ where
             Some(guard) => guard_response(response, guard),
             None => response,
         }))
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_waiters_wake_when_guards_dropped_on_other_threads_reach_zero() {
+        for _ in 0..200 {
+            let in_flight = InFlight::new();
+            let guards: Vec<_> = (0..8).map(|_| in_flight.enter()).collect();
+            let waiter = tokio::spawn({
+                let in_flight = in_flight.clone();
+                async move { in_flight.idle().await }
+            });
+            let droppers: Vec<_> = guards
+                .into_iter()
+                .map(|guard| tokio::spawn(async move { drop(guard) }))
+                .collect();
+            for dropper in droppers {
+                dropper.await.unwrap();
+            }
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("the last guard wakes the waiter")
+                .unwrap();
+            assert_eq!(in_flight.count(), 0);
+            assert_eq!(in_flight.shared.waiting.load(Ordering::SeqCst), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_idle_wait_stops_counting_as_a_waiter() {
+        let in_flight = InFlight::new();
+        let guard = in_flight.enter();
+        let waited = tokio::time::timeout(Duration::from_millis(10), in_flight.idle()).await;
+        assert!(waited.is_err(), "a request is still in flight");
+        assert_eq!(in_flight.shared.waiting.load(Ordering::SeqCst), 0);
+        drop(guard);
+        in_flight.idle().await;
     }
 }
