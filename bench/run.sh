@@ -77,8 +77,8 @@ echo "== bench/build-dist.sh: knserve, knserve-queue (static), bench/tools"
 bash bench/build-dist.sh
 AUTOSCALER_BENCH=
 if wants autoscaler; then
-  echo "== cargo bench --profile dist --no-run -p knserve-k8s --bench autoscaler_load"
-  AUTOSCALER_BENCH=$(cargo bench --profile dist --locked -q -p knserve-k8s --bench autoscaler_load --no-run \
+  echo "== cargo bench --profile dist --no-run -p knserve-tests --bench autoscaler_load"
+  AUTOSCALER_BENCH=$(cargo bench --profile dist --locked -q -p knserve-tests --bench autoscaler_load --no-run \
       --message-format=json | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

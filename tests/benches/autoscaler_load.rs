@@ -2,7 +2,7 @@
 //! CPU per 2-second decision tick over N revisions, memory per revision, and stat
 //! messages decoded and recorded per second on one core.
 //!
-//! Run with `taskset -c 1 cargo bench -p knserve-k8s --bench autoscaler_load -- --json OUT
+//! Run with `taskset -c 1 cargo bench -p knserve-tests --bench autoscaler_load -- --json OUT
 //! [--quick] [--ticks T] [--revisions 1000,10000]`; `bench/autoscaler.py` runs it that way
 //! and compares it with Knative's Go benchmarks.
 //!
