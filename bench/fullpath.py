@@ -295,8 +295,8 @@ def markdown(record):
          f"repetitions × {record['config']['seconds']} s per point (+{record['config']['warmup']} s warm-up), "
          f"targets interleaved in a shuffled order per point. Git {record['git']}.", "",
          "Topology: wrk/knb-load and the backends (knb-backend, one thread) on core 0; the hops alone on core 1. "
-         "`knserve serve` (one process: ingress router, activator, queue-proxy, autoscaler; tokio multi-thread "
-         "runtime with `TOKIO_WORKER_THREADS=1`) with one Service whose instance is a knb-backend child on core 0; "
+         "`knserve serve` (one process: ingress router, activator, queue-proxy, autoscaler, the hops after the "
+         "ingress called in-process; a current-thread tokio runtime with `TOKIO_WORKER_THREADS=1`) with one Service whose instance is a knb-backend child on core 0; "
          "`knserve-activator` has `target-burst-capacity: \"-1\"` (the router sends to the activator while warm), "
          "`knserve-serve` has `\"0\"` (router → queue-proxy). nginx chains: one worker, server blocks proxying to "
          "each other with keep-alive upstreams. Hop CPU: the knserve process's own utime+stime (its app child "
