@@ -145,15 +145,9 @@ async fn forward(
     let upgrade = wants_upgrade(request.headers());
     let hold = request.extensions_mut().remove::<ConnectionHold>();
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut request));
-    // An HTTP/2 request names its host in the URI's authority, which is replaced by
-    // the destination below: keep it as the Host header the app will see.
-    if !request.headers().contains_key(header::HOST) {
-        if let Some(authority) = request.uri().authority() {
-            if let Ok(host) = header::HeaderValue::from_str(authority.as_str()) {
-                request.headers_mut().insert(header::HOST, host);
-            }
-        }
-    }
+    // The URI's authority is replaced by the destination below (the client adds that
+    // as the Host of a request that has none).
+    fill_host(&mut request, None);
     *request.uri_mut() = upstream_uri(authority, request.uri()).map_err(ForwardError::BadUri)?;
     // The upstream leg speaks its own protocol whatever the client spoke.
     *request.version_mut() = if h2c {
@@ -204,6 +198,20 @@ async fn tunnel(
 pub(super) fn authority(address: SocketAddr) -> Authority {
     Authority::try_from(address.to_string())
         .expect("a formatted socket address is a valid URI authority")
+}
+
+/// Gives a request without a `Host` header one: the URI's authority (an HTTP/2 request
+/// names its host there), else `fallback`.
+pub(super) fn fill_host(request: &mut Request<Body>, fallback: Option<&Authority>) {
+    if request.headers().contains_key(header::HOST) {
+        return;
+    }
+    let Some(authority) = request.uri().authority().or(fallback) else {
+        return;
+    };
+    if let Ok(host) = header::HeaderValue::from_str(authority.as_str()) {
+        request.headers_mut().insert(header::HOST, host);
+    }
 }
 
 /// `http://{authority}{path and query}`, reusing the request's parsed path.

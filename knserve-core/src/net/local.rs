@@ -44,7 +44,7 @@ use tracing::debug;
 
 use super::{
     Body, BoxError, ConnectionHold, Destination, Forward, HttpService,
-    forward::{ForwardFuture, authority, strip_hop_by_hop, wants_upgrade},
+    forward::{ForwardFuture, authority, fill_host, strip_hop_by_hop, wants_upgrade},
     server::error_chain,
     text_response,
 };
@@ -195,18 +195,12 @@ fn answer(result: Result<Response<Body>, BoxError>) -> Result<Response<Body>, Bo
 }
 
 /// `request` as the server of the peer at `address` would have received it.
-fn local_request(request: Request<Body>, address: SocketAddr) -> Request<Body> {
+fn local_request(mut request: Request<Body>, address: SocketAddr) -> Request<Body> {
+    if !request.headers().contains_key(header::HOST) {
+        fill_host(&mut request, Some(&authority(address)));
+    }
     let (mut parts, body) = request.into_parts();
     let upgrade = wants_upgrade(&parts.headers);
-    if !parts.headers.contains_key(header::HOST) {
-        let host = match parts.uri.authority() {
-            Some(authority) => header::HeaderValue::from_str(authority.as_str()).ok(),
-            None => header::HeaderValue::from_str(authority(address).as_str()).ok(),
-        };
-        if let Some(host) = host {
-            parts.headers.insert(header::HOST, host);
-        }
-    }
     strip_hop_by_hop(&mut parts.headers, upgrade);
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         parts.uri = parts
