@@ -105,11 +105,15 @@ def wait_http(port, timeout=15.0, path="/"):
 
 
 def kill_tree(proc):
+    # The descendants first, while they are still its descendants: once it dies they are
+    # reparented to init, and those in their own process groups (knserve's instances)
+    # would escape the killpg below and outlive the benchmark.
+    pids = tree(proc.pid)
     try:  # the whole session (start_new_session): catches children already reparented
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    for p in reversed(tree(proc.pid)):
+    for p in reversed(pids):
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
