@@ -3,6 +3,7 @@ module knserve/knative-verdict
 go 1.25.0
 
 require (
+	github.com/evanphx/json-patch/v5 v5.9.11
 	k8s.io/api v0.35.7
 	k8s.io/apimachinery v0.35.7
 	knative.dev/networking v0.0.0-20260727162500-c7a7b772cac9
@@ -15,7 +16,6 @@ require (
 require (
 	github.com/blendle/zapdriver v1.3.1 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
-	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.0 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect

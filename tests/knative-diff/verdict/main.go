@@ -28,6 +28,12 @@
 //     SetDefaults sets serving.knative.dev/creator and lastModifier itself.)
 //   - the hand-over: the mutated object reaches the validating webhook as JSON
 //     (the API server applied the JSON patch), decoded leniently again.
+//   - the API server's own checks of the object's metadata, between the
+//     mutating and the validating webhooks (apiextensions-apiserver's
+//     customResourceValidator: ValidateObjectMetaAccessor with
+//     NameIsDNSSubdomain on create, ValidateObjectMetaAccessorUpdate on
+//     update): label and annotation syntax, the name, the namespace. They
+//     stop the request, so Knative's validation does not run then.
 //   - validation: knative.dev/pkg/webhook/resourcesemantics/validation's
 //     decodeRequestAndPrepareContext() and validate(): apis.WithUserInfo, then
 //     apis.WithinUpdate(stored old object) or apis.WithinCreate, Validate, and
@@ -39,10 +45,11 @@
 //     config-autoscaler; here it is built from the case's `config` with the
 //     same NewXFromMap constructors (a map not given has its defaults).
 //   - an update's old object is the object "as stored": decoded the same
-//     way, defaulted and annotated within a create. The server-set
-//     annotations (serving.knative.dev/creator and lastModifier) are carried
-//     over to the new object when it does not set them, as `kubectl apply`
-//     does (they are not in its last-applied configuration).
+//     way, defaulted within a create, named, and given what the API server
+//     sets (uid, resourceVersion, generation, creationTimestamp). The update
+//     is a `kubectl apply`: the JSON merge patch from old_yaml to yaml
+//     applied to the stored object, so what the user did not touch
+//     (server-set annotations, defaulted fields) stays as stored.
 package main
 
 import (
@@ -57,9 +64,12 @@ import (
 	"sort"
 	"strings"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	authv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -67,7 +77,6 @@ import (
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/autoscaling"
 	apisconfig "knative.dev/serving/pkg/apis/config"
-	"knative.dev/serving/pkg/apis/serving"
 	v1 "knative.dev/serving/pkg/apis/serving/v1"
 	asconfig "knative.dev/serving/pkg/autoscaler/config"
 )
@@ -325,11 +334,16 @@ func newObject(kind string) object {
 // (`unknown field "spec.foo"`, `duplicate field "spec.foo"`).
 var quoted = regexp.MustCompile(`^(?:unknown|duplicate) field "(.*)"$`)
 
+// manifestJSON is a manifest as JSON, as kubectl sends it.
+func manifestJSON(doc string) ([]byte, error) {
+	return yaml.YAMLToJSONStrict([]byte(doc))
+}
+
 // decode turns a user's manifest into the typed object as the API server
 // would store it before admission. The returned errors are decode errors.
 func decode(doc string) (object, []ErrorOut) {
 	// kubectl / the API server: YAML 1.1 to JSON, duplicate keys refused.
-	js, err := yaml.YAMLToJSONStrict([]byte(doc))
+	js, err := manifestJSON(doc)
 	if err != nil {
 		return nil, []ErrorOut{{Message: err.Error(), Paths: []string{}}}
 	}
@@ -526,6 +540,11 @@ func store(base context.Context, obj object) object {
 	ctx := apis.WithUserInfo(apis.WithinCreate(base), admin)
 	obj.SetDefaults(ctx)
 	generateName(obj)
+	// What the API server sets on a stored object.
+	obj.SetUID("00000000-0000-0000-0000-000000000001")
+	obj.SetResourceVersion("1")
+	obj.SetGeneration(1)
+	obj.SetCreationTimestamp(metav1.Unix(1700000000, 0))
 	return viaJSON(obj)
 }
 
@@ -549,8 +568,13 @@ func judgeResource(c *Case) Verdict {
 		// lastModifier annotations itself).
 		dctx := apis.WithUserInfo(apis.WithinCreate(base), admin)
 		obj.SetDefaults(dctx)
-		// The API server names a generateName object, then hands it on.
+		// The API server names a generateName object and validates the
+		// object's metadata (the custom resource strategy's Validate), then
+		// hands it on.
 		generateName(obj)
+		if errs := apivalidation.ValidateObjectMetaAccessor(obj, true, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata")); len(errs) > 0 {
+			return fromFieldErrorList(errs)
+		}
 		obj = viaJSON(obj)
 		// Validating webhook (validation.decodeRequestAndPrepareContext).
 		vctx := apis.WithinCreate(apis.WithUserInfo(base, admin))
@@ -564,27 +588,33 @@ func judgeResource(c *Case) Verdict {
 			}
 			return refuse(stageDecode, derrs...)
 		}
-		if newObjectLike(oldObj) == nil || fmt.Sprintf("%T", oldObj) != fmt.Sprintf("%T", obj) {
+		if fmt.Sprintf("%T", oldObj) != fmt.Sprintf("%T", obj) {
 			return refuse(stageDecode, ErrorOut{Message: "old_yaml is of another kind", Paths: []string{"kind"}})
 		}
 		stored := store(base, oldObj)
-		// The request names the object being updated.
-		if obj.GetName() == "" {
-			obj.SetName(stored.GetName())
+		// `kubectl apply` of a custom resource: the change from the last
+		// applied manifest (old_yaml) to the new one, as a JSON merge patch,
+		// applied by the API server to the stored object. What the user did
+		// not touch (server-set annotations, defaulted fields, the name, the
+		// version) stays as stored.
+		oldJSON, _ := manifestJSON(c.OldYAML)
+		newJSON, _ := manifestJSON(c.YAML)
+		patch, err := jsonpatch.CreateMergePatch(oldJSON, newJSON)
+		if err != nil {
+			return refuse(stageDecode, ErrorOut{Message: "merge patch: " + err.Error(), Paths: []string{}})
 		}
-		// kubectl apply keeps the server-set annotations.
-		ans := obj.GetAnnotations()
-		for _, k := range []string{serving.CreatorAnnotation, serving.UpdaterAnnotation} {
-			if v, ok := stored.GetAnnotations()[k]; ok {
-				if _, set := ans[k]; !set {
-					if ans == nil {
-						ans = map[string]string{}
-					}
-					ans[k] = v
-				}
-			}
+		storedJSON, err := json.Marshal(stored)
+		if err != nil {
+			panic(err)
 		}
-		obj.SetAnnotations(ans)
+		merged, err := jsonpatch.MergePatch(storedJSON, patch)
+		if err != nil {
+			return refuse(stageDecode, ErrorOut{Message: "merge patch: " + err.Error(), Paths: []string{}})
+		}
+		obj = newObjectLike(stored)
+		if err := json.Unmarshal(merged, obj); err != nil {
+			return refuse(stageDecode, goDecodeError(err, merged))
+		}
 
 		// Mutating webhook: the old object copied and defaulted again
 		// (without user info in the context), then WithinUpdate(old),
@@ -593,6 +623,11 @@ func judgeResource(c *Case) Verdict {
 		oldD.SetDefaults(base)
 		dctx := apis.WithUserInfo(apis.WithinUpdate(base, oldD), admin)
 		obj.SetDefaults(dctx)
+		// The API server's metadata checks of an update (the custom
+		// resource strategy's ValidateUpdate).
+		if errs := apivalidation.ValidateObjectMetaAccessorUpdate(obj, stored, field.NewPath("metadata")); len(errs) > 0 {
+			return fromFieldErrorList(errs)
+		}
 		obj = viaJSON(obj)
 		// Validating webhook: WithUserInfo, WithinUpdate(the stored object).
 		vctx := apis.WithinUpdate(apis.WithUserInfo(base, admin), stored)
@@ -600,6 +635,16 @@ func judgeResource(c *Case) Verdict {
 	default:
 		return refuse(stageDecode, ErrorOut{Message: fmt.Sprintf("unknown op %q", c.Op), Paths: []string{}})
 	}
+}
+
+// fromFieldErrorList reports the API server's own metadata errors, which
+// stop a request before the validating webhooks see it.
+func fromFieldErrorList(errs field.ErrorList) Verdict {
+	out := make([]ErrorOut, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, ErrorOut{Message: e.ErrorBody(), Paths: []string{e.Field}})
+	}
+	return refuse(stageValidate, out...)
 }
 
 // fromFieldError turns Knative's result into a verdict: the error-level part
