@@ -123,6 +123,8 @@ CASES = {}
 def add(area, cid, yaml=None, config=None, op=None, old=None, check="resource",
         name=None, data=None, annotations=None):
     cid = area + "/" + cid
+    if any(ch.isspace() for ch in cid):
+        sys.exit("case id with white space: %r" % cid)
     files = CASES.setdefault(area, {})
     if cid in files:
         sys.exit("duplicate case id " + cid)
@@ -952,7 +954,7 @@ def gen_annotations():
     for key, vs in vals.items():
         for v in vs:
             t = v.strip('"') or "empty"
-            t = t.replace(" ", "_")
+            t = t.replace(" ", "SP")
             raw = "" if v == '""' else v
             if v in vs[:4] or raw in ("abc", ""):
                 # quoted: the value must reach Knative, not stop at the decode
@@ -975,10 +977,15 @@ def gen_annotations():
         ("custom-class-window", {"class": "custom.example.com", "window": "5s"}),
         ("custom-class-metric", {"class": "custom.example.com", "metric": "whatever"}),
         ("hpa-algorithm", {"class": "hpa.autoscaling.knative.dev", "metric-aggregation-algorithm": "bogus"}),
+        ("kpa-algorithm-bogus", {"class": "kpa.autoscaling.knative.dev", "metric-aggregation-algorithm": "bogus"}),
+        ("kpa-algorithm-linear", {"class": "kpa.autoscaling.knative.dev", "metric-aggregation-algorithm": "linear"}),
+        ("kpa-algorithm-old-key", {"class": "kpa.autoscaling.knative.dev", "metricAggregationAlgorithm": "bogus"}),
+        ("activation-above-min", {"min-scale": "1", "activation-scale": "3"}),
+        ("activation-above-max", {"max-scale": "2", "activation-scale": "3"}),
         ("minScale-old-key", {"minScale": "2"}),
         ("minScale-both-keys", {"minScale": "2", "min-scale": "3"}),
         ("maxScale-old-key-bad", {"maxScale": "x"}),
-        ("initial-zero-allowed", {"initial-scale": "0"}),
+        ("initial-zero-default-config", {"initial-scale": "0"}),
     ]
     for tag, anns in pairs:
         full = {AS + k: v for k, v in anns.items()}
@@ -987,17 +994,17 @@ def gen_annotations():
         add(A, "check/pair/" + tag, check="annotations", annotations=full)
     # with config-autoscaler changes
     add(A, "check/config/max-scale-limit-over", check="annotations", annotations={AS + "max-scale": "20"},
-        config={"config-autoscaler": {"max-scale-limit": "10"}})
+        config={"config-autoscaler": {"max-scale-limit": "10", "max-scale": "10"}})
     add(A, "check/config/max-scale-limit-zero-max", check="annotations", annotations={AS + "max-scale": "0"},
-        config={"config-autoscaler": {"max-scale-limit": "10"}})
+        config={"config-autoscaler": {"max-scale-limit": "10", "max-scale": "10"}})
     add(A, "check/config/max-scale-limit-ok", check="annotations", annotations={AS + "max-scale": "5"},
-        config={"config-autoscaler": {"max-scale-limit": "10"}})
+        config={"config-autoscaler": {"max-scale-limit": "10", "max-scale": "10"}})
     add(A, "check/config/initial-zero-not-allowed", check="annotations", annotations={AS + "initial-scale": "0"},
         config={"config-autoscaler": {"allow-zero-initial-scale": "false"}})
     add(A, "check/config/initial-zero-allowed", check="annotations", annotations={AS + "initial-scale": "0"},
         config={"config-autoscaler": {"allow-zero-initial-scale": "true"}})
     add(A, "template/config/max-scale-limit-over", service(tmeta="annotations:\n  %smax-scale: \"20\"\n" % AS),
-        config={"config-autoscaler": {"max-scale-limit": "10"}})
+        config={"config-autoscaler": {"max-scale-limit": "10", "max-scale": "10"}})
     add(A, "template/config/initial-zero-not-allowed", service(tmeta="annotations:\n  %sinitial-scale: \"0\"\n" % AS))
     add(A, "check/empty", check="annotations", annotations={})
     add(A, "check/unknown-key", check="annotations", annotations={AS + "bogus": "1"})
@@ -1133,7 +1140,7 @@ def gen_configmaps():
     def cm(name, key, values):
         for v in values:
             t = v if v else "empty"
-            t = t.replace(" ", "_").replace("/", "_")
+            t = t.replace(" ", "SP").replace("/", "_").replace("\n", "NL")
             add(A, "%s/%s/%s" % (name, key, t), check="configmap", name=name, data={key: v})
 
     for n in ["config-autoscaler", "config-defaults", "config-features", "config-network"]:
@@ -1239,7 +1246,11 @@ def gen_configmaps():
     cm(N, "system-internal-tls", ["enabled", "disabled", "bogus"])
     cm(N, "internal-encryption", ["true", "false", "yes"])
     cm(N, "mesh-compatibility-mode", ["auto", "enabled", "disabled", "bogus"])
-    cm(N, "namespace-wildcard-cert-selector", ["{}", "matchLabels:\n  a: b\n", "{bad", "matchExpressions:\n- key: a\n  operator: Bogus\n"])
+    for tag, v in [("empty-object", "{}"), ("matchLabels", "matchLabels:\n  a: b\n"), ("bad-yaml", "{bad"),
+                   ("bad-operator", "matchExpressions:\n- key: a\n  operator: Bogus\n"),
+                   ("unknown-field", "matchLabel:\n  a: b\n")]:
+        add(A, "%s/namespace-wildcard-cert-selector/%s" % (N, tag), check="configmap", name=N,
+            data={"namespace-wildcard-cert-selector": v})
 
 
 # ---------------------------------------------------------------- update

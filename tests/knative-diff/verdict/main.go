@@ -225,7 +225,9 @@ var configKeyWord = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]`)
 // keyInMessage names the config key an error message speaks of: the first
 // key of data that appears in it as a whole word; else the first word that
 // is a key once case and dashes are ignored (config-network's messages say
-// "httpProtocol" for http-protocol); else none.
+// "httpProtocol" for http-protocol); else, when data has a single key, that
+// key (the defaults alone always parse, so the error is that key's); else
+// none.
 func keyInMessage(msg string, data map[string]string) []string {
 	words := configKeyWord.FindAllString(msg, -1)
 	for _, w := range words {
@@ -239,6 +241,11 @@ func keyInMessage(msg string, data map[string]string) []string {
 			if squash(k) == squash(w) {
 				return []string{k}
 			}
+		}
+	}
+	if len(data) == 1 {
+		for k := range data {
+			return []string{k}
 		}
 	}
 	return []string{}
