@@ -563,6 +563,20 @@ def gen_container():
     # resources against config-defaults
     add(A, "resources/defaults-applied", service(), config={"config-defaults": {
         "revision-cpu-request": "100m", "revision-memory-limit": "256Mi"}})
+    # non-default config-defaults reaching a Service
+    for tag, data, kw in [
+            ("enable-service-links-false", {"enable-service-links": "false"}, {}),
+            ("container-concurrency-10", {"container-concurrency": "10"}, {}),
+            ("container-concurrency-10-explicit-0", {"container-concurrency": "10"}, {"pod": "containerConcurrency: 0\n"}),
+            ("revision-timeout-100-explicit-200", {"revision-timeout-seconds": "100"}, {"pod": "timeoutSeconds: 200\n"}),
+            ("idle-timeout-100", {"revision-idle-timeout-seconds": "100"}, {}),
+            ("response-start-100", {"revision-response-start-timeout-seconds": "100"}, {}),
+            ("memory-limit-below-request", {"revision-memory-limit": "64Mi"},
+             {"container": "resources:\n  requests:\n    memory: 128Mi\n"}),
+            ("init-name-template", {"init-container-name-template": "{{.Name}}-init"}, {}),
+            ("container-name-template-bad-result", {"container-name-template": "Bad_Name"}, {}),
+            ("container-name-template-queue-proxy", {"container-name-template": "queue-proxy"}, {})]:
+        add(A, "defaults/" + tag, service(**kw), config={"config-defaults": data})
     add(A, "resources/request-above-default-limit", service(container="resources:\n  requests:\n    cpu: \"2\"\n"),
         config={"config-defaults": {"revision-cpu-limit": "1"}})
 

@@ -17,9 +17,10 @@
 //     sigs.k8s.io/json.UnmarshalStrict into the typed Knative object:
 //     case-sensitive, unknown and duplicate fields refused.
 //   - namespace "default": the API server fills in the request's namespace.
-//   - generateName: the API server makes the name (base cut to 58 characters
-//   - 5 characters) after the mutating webhooks and before the validating
-//     ones; the 5 characters are fixed here ("x2b4d") so verdicts are stable.
+//   - generateName: the API server makes the name (the base cut to 58
+//     characters, then 5 random characters) after the mutating webhooks and
+//     before the validating ones; the 5 characters are fixed here ("x2b4d")
+//     so verdicts are stable.
 //   - defaulting: knative.dev/pkg/webhook/resourcesemantics/defaulting's
 //     mutate(): the old object (an update's baseline) defaulted again, then
 //     apis.WithinUpdate(old) or apis.WithinCreate, apis.WithUserInfo,
