@@ -938,6 +938,16 @@ def gen_names():
     add(A, "label/bad-key", service(meta="labels:\n  \"bad key\": x\n"))
     add(A, "label/bad-value", service(meta="labels:\n  a: \"bad value\"\n"))
     add(A, "annotation/bad-key", service(meta="annotations:\n  \"bad key\": x\n"))
+    # the API server's own metadata checks
+    add(A, "label/value-63", service(meta="labels:\n  a: %s\n" % ("v" * 63)))
+    add(A, "label/value-64", service(meta="labels:\n  a: %s\n" % ("v" * 64)))
+    add(A, "label/bad-prefix", service(meta="labels:\n  Example_Com/a: x\n"))
+    add(A, "label/empty-value", service(meta="labels:\n  a: \"\"\n"))
+    add(A, "label/template-bad-value", service(tmeta="labels:\n  a: \"bad value\"\n"))
+    add(A, "annotation/upper-key", service(meta="annotations:\n  Example.com/Key: x\n"))
+    add(A, "annotation/name-64", service(meta="annotations:\n  example.com/%s: x\n" % ("k" * 64)))
+    add(A, "annotation/template-bad-key", service(tmeta="annotations:\n  \"bad key\": x\n"))
+    add(A, "annotation/value-spaces", service(meta="annotations:\n  example.com/a: \" x \"\n"))
 
 
 # ---------------------------------------------------------------- annotations
