@@ -4,9 +4,9 @@
 //
 // knserve's strict decode checks a manifest's JSON against this table as
 // sigs.k8s.io/json's strict decode checks it against these types: every field name
-// (case-sensitive), every JSON type. Run from the repository root:
+// (case-sensitive), every JSON type. Regenerate from the repository root:
 //
-//	go run ./scripts/decode-schema > knserve-core/src/api/decode/schema.rs && cargo fmt --all
+//	(cd scripts/decode-schema && go run .) > knserve-core/src/api/decode/schema.rs && cargo fmt --all
 package main
 
 import (

@@ -383,15 +383,21 @@ fn an_unknown_field_names_its_line() {
 }
 
 #[test]
-fn fields_new_in_kubernetes_1_36_are_unknown() {
-    // k8s.io/api v0.35 (Knative v0.50's) has no PodSpec.workloadRef... but it has
-    // hostnameOverride; the table is generated from v0.35, so check one field each way.
-    assert!(
-        parse_edited(
-            "      containerConcurrency: 10\n",
-            "      containerConcurrency: 10\n      hostnameOverride: x\n"
-        )
-        .is_ok()
+fn the_pod_spec_has_kubernetes_1_35_fields_not_1_36_ones() {
+    // Knative v0.50 pins k8s.io/api v0.35: PodSpec.hostnameOverride is there,
+    // schedulingGroup (new in 1.36, which k8s-openapi's v1_36 has) is not.
+    let concurrency = "      containerConcurrency: 10\n";
+    parse_edited(
+        concurrency,
+        &format!("{concurrency}      hostnameOverride: x\n"),
+    )
+    .expect("a 1.35 field is known");
+    assert_eq!(
+        refused_paths(
+            concurrency,
+            &format!("{concurrency}      schedulingGroup: {{}}\n")
+        ),
+        ["spec.template.spec.schedulingGroup"]
     );
 }
 
