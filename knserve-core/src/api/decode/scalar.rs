@@ -45,7 +45,10 @@ pub(super) fn resolve(tag: Option<&str>, plain: bool, text: &str) -> Result<Scal
         "str" => return Ok(Scalar::Str(text.to_owned())),
         "binary" => return decode_base64(text).map(Scalar::Str),
         // A timestamp decoded into an untyped value keeps its text.
-        "timestamp" => return Ok(Scalar::Str(text.to_owned())),
+        "timestamp" if looks_like_timestamp(text) => return Ok(Scalar::Str(text.to_owned())),
+        "timestamp" => {
+            return Err(format!("cannot decode !!str `{text}` as a !!timestamp"));
+        }
         "bool" | "int" | "float" | "null" => resolve_plain(text),
         _ => return Ok(Scalar::Str(text.to_owned())),
     };
@@ -67,6 +70,37 @@ fn short_tag(value: &Scalar) -> &'static str {
         Scalar::Int(_) | Scalar::Uint(_) => "int",
         Scalar::Float(_) => "float",
         Scalar::Str(_) => "str",
+    }
+}
+
+/// The shape of goyaml.v2's timestamp formats (`2006-1-2`, then optionally `T`, `t` or
+/// a space and `15:4:5` with a fraction and a zone); the ranges are not checked.
+fn looks_like_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |from: usize| {
+        b[from.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    if b.len() < 8 || digits(0) != 4 || b[4] != b'-' {
+        return false;
+    }
+    let month = digits(5);
+    let day_at = 5 + month + 1;
+    if !(1..=2).contains(&month) || b.get(5 + month) != Some(&b'-') {
+        return false;
+    }
+    let day = digits(day_at);
+    if !(1..=2).contains(&day) {
+        return false;
+    }
+    match b.get(day_at + day) {
+        None => true,
+        Some(b'T' | b't' | b' ') => text[day_at + day + 1..]
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b":.Z+- ".contains(&c)),
+        Some(_) => false,
     }
 }
 

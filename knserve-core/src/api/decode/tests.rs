@@ -122,7 +122,11 @@ fn quoted_and_block_scalars_are_strings_and_tags_are_honoured() {
     for (text, want) in table {
         assert_eq!(&scalar(text).unwrap(), want, "scalar {text:?}");
     }
-    for bad in ["!!int abc", "!!null x"] {
+    assert_eq!(
+        scalar("!!timestamp 2001-12-14").unwrap(),
+        json!("2001-12-14")
+    );
+    for bad in ["!!int abc", "!!null x", "!!timestamp foo"] {
         let err = scalar(bad).unwrap_err();
         assert!(
             matches!(err, ParseProblem::Yaml(ref m) if m.contains("cannot decode")),
