@@ -37,7 +37,7 @@ fn every_sample_round_trips_to_equal_resources() {
 }
 
 #[test]
-fn no_field_is_lost_including_unknown_ones() {
+fn no_field_is_lost_including_uninterpreted_ones() {
     for name in SAMPLES {
         let text = data(name);
         let parsed = parse_yaml(&text).expect("sample parses");
@@ -54,20 +54,47 @@ fn no_field_is_lost_including_unknown_ones() {
 }
 
 #[test]
-fn unknown_fields_land_in_extra_maps() {
+fn uninterpreted_fields_land_in_extra_maps() {
     let resources = parse_yaml(&data("everything.yaml")).expect("parses");
     let Resource::Service(svc) = &resources[0] else {
         panic!("first document is a Service");
     };
     assert!(svc.metadata.extra.contains_key("managedFields"));
-    assert!(svc.spec.extra.contains_key("futureSpecField"));
     assert!(svc.spec.template.spec.extra.contains_key("nodeSelector"));
-    assert!(svc.spec.traffic[1].extra.contains_key("futureTargetField"));
     let app = &svc.spec.template.spec.containers[0];
     assert!(app.extra.contains_key("securityContext"));
     assert_eq!(app.resources.requests["cpu"].0, "100m");
     let kinds: Vec<&str> = resources.iter().map(Resource::kind).collect();
     assert_eq!(kinds, ["Service", "Configuration", "Revision", "Route"]);
+}
+
+#[test]
+fn fields_kubernetes_does_not_know_are_refused_all_together() {
+    let text = data("everything.yaml")
+        .replacen(
+            "    controller: false\n",
+            "    controller: false\n    someFutureField: x\n",
+            1,
+        )
+        .replacen(
+            "spec:\n  template:",
+            "spec:\n  futureSpecField: {nested: [1]}\n  template:",
+            1,
+        );
+    let err = parse_yaml(&text).unwrap_err();
+    let paths: Vec<_> = err.problems().filter_map(ParseProblem::path).collect();
+    assert_eq!(
+        paths,
+        [
+            "metadata.ownerReferences[0].someFutureField",
+            "spec.futureSpecField"
+        ],
+        "every unknown field is reported, in Kubernetes' order: {err}"
+    );
+    assert!(
+        matches!(err.problem, ParseProblem::UnknownField { line: 24, .. }),
+        "{err}"
+    );
 }
 
 #[test]

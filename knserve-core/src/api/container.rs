@@ -1,12 +1,13 @@
 //! The parts of a Kubernetes `Container` that Knative reads; the rest is kept verbatim.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::meta::Extra;
 use super::probe::Probe;
+// Re-exported for the modules that name it from here.
+pub(super) use super::quantity::Quantity;
 
 /// One container of a revision's pod.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,7 @@ pub struct ContainerPort {
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     /// The variable's name.
+    #[serde(default)]
     pub name: String,
     /// A literal value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,37 +139,12 @@ impl ResourceRequirements {
     }
 }
 
-/// A Kubernetes quantity as written (`100m`, `1`, `128Mi`).
-///
-/// YAML may write a bare number (`cpu: 1`); it is kept as its decimal text and
-/// serialized as a string, as the API server does.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Quantity(pub String);
-
-impl fmt::Display for Quantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Self(s)),
-            serde_json::Value::Number(n) => Ok(Self(n.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "invalid quantity {other}: expected a string such as \"128Mi\" or a number"
-            ))),
-        }
-    }
-}
-
 /// One entry of `volumeMounts`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount {
     /// The volume's name.
+    #[serde(default)]
     pub name: String,
     /// Where it is mounted in the container.
     #[serde(default)]
@@ -188,6 +165,7 @@ pub struct VolumeMount {
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// The volume's name.
+    #[serde(default)]
     pub name: String,
     /// The source (`emptyDir`, `secret`, `configMap`, `persistentVolumeClaim`, …) and
     /// its settings.

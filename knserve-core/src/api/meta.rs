@@ -95,12 +95,16 @@ impl ObjectMeta {
 #[serde(rename_all = "camelCase")]
 pub struct OwnerReference {
     /// The owner's `apiVersion`.
+    #[serde(default)]
     pub api_version: String,
     /// The owner's `kind`.
+    #[serde(default)]
     pub kind: String,
     /// The owner's name.
+    #[serde(default)]
     pub name: String,
     /// The owner's uid.
+    #[serde(default)]
     pub uid: String,
     /// Whether the owner is the managing controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]

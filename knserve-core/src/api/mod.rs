@@ -2,8 +2,10 @@
 //!
 //! - Types: [`Service`], [`Configuration`], [`Revision`], [`Route`] with their specs and
 //!   statuses, serde-compatible with Knative's YAML. Every struct keeps the fields it
-//!   does not interpret in an `extra` map, so real manifests round-trip unchanged.
-//! - [`parse_yaml`]: multi-document YAML into [`Resource`]s.
+//!   does not interpret in an `extra` map, so real manifests round-trip unchanged
+//!   (which fields exist at all is [`decode`]'s concern).
+//! - [`parse_yaml`]: multi-document YAML into [`Resource`]s, decoded as strictly as
+//!   the API server decodes them ([`decode`]).
 //! - Defaulting (`set_defaults` on each resource), naming ([`revision_name`],
 //!   [`child_name`]), hosts and URLs ([`RoutingConfig`]), the injected environment
 //!   ([`RuntimeEnv`]) and the label and annotation keys ([`keys`]).
@@ -12,6 +14,7 @@
 
 mod configuration;
 mod container;
+pub mod decode;
 mod defaults;
 mod domain;
 mod env;
@@ -19,6 +22,7 @@ pub mod keys;
 mod meta;
 mod naming;
 mod probe;
+mod quantity;
 mod resource;
 mod revision;
 mod route;
@@ -29,8 +33,9 @@ mod validation;
 
 pub use self::configuration::{Configuration, ConfigurationSpec, ConfigurationStatus};
 pub use self::container::{
-    Container, ContainerPort, EnvVar, Quantity, ResourceRequirements, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, ResourceRequirements, Volume, VolumeMount,
 };
+pub use self::decode::{ParseError, ParseProblem, parse_yaml};
 pub use self::domain::{RoutingConfig, is_visibility_cluster_local};
 pub use self::env::{RESERVED_ENV, RESERVED_SIDECAR_ENV, RuntimeEnv};
 pub use self::meta::{Extra, ObjectMeta, OwnerReference};
@@ -40,7 +45,8 @@ pub use self::naming::{
     template_revision_name,
 };
 pub use self::probe::{ExecAction, GrpcAction, HttpGetAction, IntOrString, Probe, TcpSocketAction};
-pub use self::resource::{API_VERSION, ParseError, ParseProblem, Resource, parse_yaml};
+pub use self::quantity::{Quantity, QuantityError};
+pub use self::resource::{API_VERSION, Resource};
 pub use self::revision::{
     DEFAULT_USER_PORT, Revision, RevisionSpec, RevisionStatus, RevisionTemplateSpec,
 };

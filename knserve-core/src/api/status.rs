@@ -40,9 +40,10 @@ impl ConditionSeverity {
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// The condition's type (`Ready`, `RoutesReady`, …).
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
     /// Whether it holds.
+    #[serde(default)]
     pub status: ConditionStatus,
     /// `Error`, `Warning` or `Info`.
     #[serde(default, skip_serializing_if = "ConditionSeverity::is_error")]
