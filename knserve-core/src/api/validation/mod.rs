@@ -7,11 +7,15 @@
 
 mod container;
 mod context;
+mod fieldmask;
+mod image;
 mod meta;
 mod probe;
 mod resources;
 mod revision;
+mod security;
 mod traffic;
+mod volume;
 
 pub use self::container::RESERVED_PORTS;
 pub use self::context::ValidationConfig;
