@@ -51,7 +51,7 @@ impl Mask {
     ) -> Vec<String> {
         let mut keys: Vec<String> = object
             .into_iter()
-            .filter(|(k, v)| is_set(v, self.values.contains(&k.as_str())))
+            .filter(|(k, v)| is_set(k, v, self.values.contains(&k.as_str())))
             .map(|(k, _)| k.clone())
             .filter(|k| !self.allowed.contains(&k.as_str()) && !also_allowed.contains(&k.as_str()))
             .collect();
@@ -60,16 +60,23 @@ impl Mask {
     }
 }
 
-/// Whether a JSON value differs from its Go field's zero value.
-pub(super) fn is_set(value: &Value, plain: bool) -> bool {
+/// Whether a JSON value differs from its Go field's zero value, as Knative's webhook
+/// sees it: an empty list, and an empty object for a Go map (`nodeSelector: {}`), come
+/// through as unset; an empty object for a struct pointer (`lifecycle: {}`) is set.
+pub(super) fn is_set(key: &str, value: &Value, plain: bool) -> bool {
     match value {
         Value::Null => false,
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(fields) if MAP_FIELDS.contains(&key) => !fields.is_empty(),
         Value::Bool(b) if plain => *b,
         Value::String(s) if plain => !s.is_empty(),
         Value::Number(n) if plain => n.as_f64() != Some(0.0),
         _ => true,
     }
 }
+
+/// The masked keys whose Go type is a map.
+const MAP_FIELDS: [&str; 2] = ["nodeSelector", "overhead"];
 
 /// The rule text of a masked-out field.
 pub(super) const NOT_ALLOWED: &str = "must not set the field(s): Knative does not allow it";

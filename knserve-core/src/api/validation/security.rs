@@ -119,7 +119,7 @@ fn is_bare_seccomp_type(profile: &Value) -> bool {
     type_ok
         && profile
             .iter()
-            .all(|(k, v)| k == "type" || !is_set(v, k == "localhostProfile"))
+            .all(|(k, v)| k == "type" || !is_set(k, v, k == "localhostProfile"))
 }
 
 fn check_ids(sc: &Map<String, Value>, keys: &[&str], errors: &mut ValidationErrors) {
