@@ -274,14 +274,16 @@ mod tests {
     }
 
     #[test]
-    fn zero_plain_values_are_unset_but_empty_pointers_are_set() {
+    fn zero_values_and_empty_collections_are_unset_but_empty_structs_are_set() {
         assert!(keys(CONTAINER, json!({"stdin": false, "tty": false})).is_empty());
         assert_eq!(keys(CONTAINER, json!({"stdin": true})), ["stdin"]);
         assert_eq!(keys(CONTAINER, json!({"lifecycle": {}})), ["lifecycle"]);
         assert_eq!(
-            keys(CONTAINER, json!({"volumeDevices": []})),
+            keys(CONTAINER, json!({"volumeDevices": [{}]})),
             ["volumeDevices"]
         );
+        assert!(keys(CONTAINER, json!({"volumeDevices": []})).is_empty());
+        assert!(keys(POD_SPEC, json!({"nodeSelector": {}})).is_empty());
         assert!(keys(CONTAINER, json!({"lifecycle": null})).is_empty());
         assert!(keys(POD_SPEC, json!({"restartPolicy": ""})).is_empty());
         assert_eq!(
