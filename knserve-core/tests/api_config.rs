@@ -150,7 +150,7 @@ fn config_features_rejects_a_bad_value_for_every_key() {
             FeaturesConfig::from_map(&map(&[(key, "on")])),
             "config-features",
             key,
-            "enabled, disabled or allowed",
+            "must be enabled, disabled",
         );
     }
 }

@@ -20,10 +20,10 @@ fn container_rules_name_the_container_field() {
             "is required",
         ),
         (
-            "bad name",
-            |s| container(s).name = "App_1".into(),
+            "the queue-proxy's name",
+            |s| container(s).name = "queue-proxy".into(),
             "spec.template.spec.containers[0].name",
-            "DNS-1123",
+            "\"queue-proxy\" is a reserved container name",
         ),
         (
             "two ports",
@@ -33,31 +33,31 @@ fn container_rules_name_the_container_field() {
                     ..ContainerPort::default()
                 })
             },
-            "spec.template.spec.containers[0].ports",
-            "at most one port",
+            "spec.template.spec.containers[*].ports",
+            "only a single port is allowed across all containers, got 2",
         ),
         (
             "reserved port",
             |s| container(s).ports[0].container_port = 8012,
-            "spec.template.spec.containers[0].ports[0].containerPort",
+            "spec.template.spec.containers[0].ports.containerPort",
             "8012 is a reserved port",
         ),
         (
             "port out of range",
             |s| container(s).ports[0].container_port = 70000,
-            "spec.template.spec.containers[0].ports[0].containerPort",
+            "spec.template.spec.containers[0].ports.containerPort",
             "between 0 and 65535",
         ),
         (
             "bad port name",
             |s| container(s).ports[0].name = "grpc".into(),
-            "spec.template.spec.containers[0].ports[0].name",
+            "spec.template.spec.containers[0].ports",
             "\"http1\" or \"h2c\"",
         ),
         (
             "udp port",
             |s| container(s).ports[0].protocol = Some("UDP".into()),
-            "spec.template.spec.containers[0].ports[0].protocol",
+            "spec.template.spec.containers[0].ports.protocol",
             "must be TCP",
         ),
         (
@@ -67,8 +67,8 @@ fn container_rules_name_the_container_field() {
                     .extra
                     .insert("hostPort".into(), 80.into());
             },
-            "spec.template.spec.containers[0].ports[0].hostPort",
-            "must not be set",
+            "spec.template.spec.containers[0].ports.hostPort",
+            "must not set the field(s)",
         ),
         (
             "reserved env",
@@ -172,7 +172,7 @@ fn revision_spec_rules_use_the_configured_limits() {
         (
             "two serving containers",
             |s| {
-                let mut second = Container::with_image("b");
+                let mut second = Container::with_image("example.com/sidecar");
                 second.name = "b".into();
                 second.ports.push(ContainerPort {
                     container_port: 9000,
@@ -180,25 +180,25 @@ fn revision_spec_rules_use_the_configured_limits() {
                 });
                 s.spec.template.spec.containers.push(second);
             },
-            "spec.template.spec.containers[1].ports",
-            "only one container may declare a port",
+            "spec.template.spec.containers[*].ports",
+            "only a single port is allowed across all containers, got 2",
         ),
         (
             "several containers, no port",
             |s| {
                 s.spec.template.spec.containers[0].ports.clear();
                 s.spec.template.spec.containers[0].readiness_probe = None;
-                let mut second = Container::with_image("b");
+                let mut second = Container::with_image("example.com/sidecar");
                 second.name = "b".into();
                 s.spec.template.spec.containers.push(second);
             },
-            "spec.template.spec.containers",
+            "spec.template.spec.containers[*].ports",
             "one container must declare the serving port",
         ),
         (
             "duplicate container names",
             |s| {
-                let mut second = Container::with_image("b");
+                let mut second = Container::with_image("example.com/sidecar");
                 second.name = "user-container".into();
                 s.spec.template.spec.containers.push(second);
             },
@@ -242,14 +242,14 @@ fn probe_rules_follow_knatives_period_semantics() {
             "periodic probe without a timeout",
             |s| {
                 probe(s).period_seconds = Some(5);
-                probe(s).failure_threshold = Some(3);
+                probe(s).timeout_seconds = Some(-1);
             },
             "spec.template.spec.containers[0].readinessProbe.timeoutSeconds",
-            "at least 1 when periodSeconds is set",
+            "must be at least 1, got -1",
         ),
         (
             "zero success threshold",
-            |s| probe(s).success_threshold = Some(0),
+            |s| probe(s).success_threshold = Some(-1),
             "spec.template.spec.containers[0].readinessProbe.successThreshold",
             "at least 1",
         ),
@@ -261,25 +261,25 @@ fn probe_rules_follow_knatives_period_semantics() {
                     ..ExecAction::default()
                 })
             },
-            "spec.template.spec.containers[0].readinessProbe",
+            "spec.template.spec.containers[0].readinessProbe.exec",
             "exactly one of httpGet, tcpSocket, exec, grpc, got tcpSocket, exec",
         ),
         (
             "no handler",
             |s| container(s).liveness_probe = Some(Probe::default()),
-            "spec.template.spec.containers[0].livenessProbe",
+            "spec.template.spec.containers[0].livenessProbe.httpGet",
             "got none",
         ),
         (
-            "probe of another port",
+            "probe port number written as a string",
             |s| {
                 probe(s).tcp_socket = Some(TcpSocketAction {
-                    port: Some(IntOrString::Int(9999)),
+                    port: Some(IntOrString::String("8080".into())),
                     ..TcpSocketAction::default()
                 })
             },
             "spec.template.spec.containers[0].readinessProbe.tcpSocket.port",
-            "must be the container port (8080), got 9999",
+            "must name the container port (\"http\"), got \"8080\"",
         ),
         (
             "probe of another port name",
@@ -294,15 +294,19 @@ fn probe_rules_follow_knatives_period_semantics() {
         ),
     ];
     check_service_cases(&cases, &ValidationConfig::default());
+    // Knative checks neither an exec probe's command nor a numeric probe port (it
+    // probes the serving port whatever number is written).
     let mut svc = service();
     probe(&mut svc).tcp_socket = None;
     probe(&mut svc).exec = Some(ExecAction::default());
-    assert_has(
-        &errors(svc.validate(&ValidationConfig::default())),
-        "spec.template.spec.containers[0].readinessProbe.exec.command",
-        "is required",
-        "exec without command",
-    );
+    container(&mut svc).liveness_probe = Some(Probe {
+        tcp_socket: Some(TcpSocketAction {
+            port: Some(IntOrString::Int(9999)),
+            ..TcpSocketAction::default()
+        }),
+        ..Probe::default()
+    });
+    assert_eq!(svc.validate(&ValidationConfig::default()), Ok(()));
 }
 
 #[test]
@@ -359,18 +363,21 @@ fn gated_features_are_rejected_until_enabled() {
                     .into(),
                 })
             },
-            "spec.template.spec.volumes[0]",
-            "exactly one volume source, got 2",
+            "spec.template.spec.volumes[0].secret",
+            "exactly one volume source, got secret, emptyDir",
         ),
         (
             "sidecar probes",
             |s| {
-                let mut sidecar = Container::with_image("p");
+                let mut sidecar = Container::with_image("example.com/proxy");
                 sidecar.name = "p".into();
-                sidecar.readiness_probe = Some(Probe::default());
+                sidecar.readiness_probe = Some(Probe {
+                    tcp_socket: Some(TcpSocketAction::default()),
+                    ..Probe::default()
+                });
                 s.spec.template.spec.containers.push(sidecar);
             },
-            "spec.template.spec.containers[1].readinessProbe",
+            "spec.template.spec.containers[1].readinessProbe.tcpSocket",
             "multi-container-probing",
         ),
     ];
@@ -403,7 +410,7 @@ fn gated_features_are_rejected_until_enabled() {
     let cases: [(&str, Edit, &str, &str); 1] = [(
         "two containers without multi-container",
         |s| {
-            let mut sidecar = Container::with_image("p");
+            let mut sidecar = Container::with_image("example.com/proxy");
             sidecar.name = "p".into();
             s.spec.template.spec.containers.push(sidecar);
         },

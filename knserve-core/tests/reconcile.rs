@@ -141,14 +141,14 @@ fn routing_state<'a>(set: &'a ServiceSet, name: &str) -> &'a str {
 
 /// `x` created and its first revision observed Ready.
 fn ready_x() -> ServiceSet {
-    let mut set = apply_ok(None, x("example.com/x:v1")).set;
+    let mut set = apply_ok(None, x("example.com/app:v1")).set;
     observe_states(&mut set, &[("x-00001", RevisionHealth::Ready)]);
     set
 }
 
 #[test]
 fn creating_a_service_stamps_out_one_revision_and_is_ready_once_it_is() {
-    let applied = apply_ok(None, x("example.com/x:v1"));
+    let applied = apply_ok(None, x("example.com/app:v1"));
     assert_eq!(applied.action, ApplyAction::Created);
     assert_eq!(applied.new_revision.as_deref(), Some("x-00001"));
     let mut set = applied.set;
@@ -212,7 +212,7 @@ fn creating_a_service_stamps_out_one_revision_and_is_ready_once_it_is() {
 #[test]
 fn a_template_change_keeps_traffic_on_the_old_revision_until_the_new_one_is_ready() {
     let set = ready_x();
-    let applied = apply_ok(Some(&set), x("example.com/x:v2"));
+    let applied = apply_ok(Some(&set), x("example.com/app:v2"));
     assert_eq!(applied.action, ApplyAction::Configured);
     assert_eq!(applied.new_revision.as_deref(), Some("x-00002"));
     let mut set = applied.set;
@@ -269,7 +269,7 @@ fn a_template_change_keeps_traffic_on_the_old_revision_until_the_new_one_is_read
 
 #[test]
 fn a_failed_new_revision_leaves_traffic_on_the_old_one_and_surfaces_its_reason() {
-    let mut set = apply_ok(Some(&ready_x()), x("example.com/x:broken")).set;
+    let mut set = apply_ok(Some(&ready_x()), x("example.com/app:broken")).set;
     let message = "Container failed with: exit status 1";
     observe_states(
         &mut set,
@@ -320,7 +320,7 @@ fn a_failed_new_revision_leaves_traffic_on_the_old_one_and_surfaces_its_reason()
 #[test]
 fn a_traffic_only_change_creates_no_revision() {
     let set = ready_x();
-    let mut svc = x("example.com/x:v1");
+    let mut svc = x("example.com/app:v1");
     svc.spec.traffic = vec![
         TrafficTarget {
             latest_revision: Some(true),
@@ -428,7 +428,7 @@ fn traffic_split_waits_for_a_missing_named_revision_and_gives_tags_urls() {
 #[test]
 fn reapplying_the_same_manifest_is_unchanged() {
     let set = ready_x();
-    let applied = apply_ok(Some(&set), x("example.com/x:v1"));
+    let applied = apply_ok(Some(&set), x("example.com/app:v1"));
     assert_eq!(applied.action, ApplyAction::Unchanged);
     assert_eq!(applied.new_revision, None);
     assert_eq!(applied.set, set, "the set is returned as it was");
@@ -452,7 +452,7 @@ fn keeping_a_byo_name_while_changing_the_template_is_rejected_naming_the_field()
 
 #[test]
 fn an_invalid_service_is_rejected_with_field_paths() {
-    let mut svc = x("example.com/x:v1");
+    let mut svc = x("example.com/app:v1");
     svc.spec.template.spec.timeout_seconds = Some(100_000);
     let errors = apply_with(None, svc, &|_, _| false).expect_err("timeout above the maximum");
     assert!(
@@ -467,7 +467,7 @@ fn an_invalid_service_is_rejected_with_field_paths() {
 #[test]
 fn a_byo_name_taken_by_another_service_fails_the_configuration_and_the_routes() {
     let set = ready_x();
-    let mut svc = x("example.com/x:v2");
+    let mut svc = x("example.com/app:v2");
     svc.spec.template.metadata.name = Some("x-mine".to_owned());
     let applied = apply_with(Some(&set), svc, &|ns, name| {
         ns == "default" && name == "x-mine"
@@ -490,7 +490,7 @@ fn a_byo_name_taken_by_another_service_fails_the_configuration_and_the_routes() 
 #[test]
 fn a_traffic_target_naming_another_services_revision_is_not_owned() {
     let set = ready_x();
-    let mut svc = x("example.com/x:v1");
+    let mut svc = x("example.com/app:v1");
     svc.spec.traffic = vec![TrafficTarget {
         revision_name: Some("y-00001".to_owned()),
         percent: Some(100),
@@ -515,7 +515,7 @@ fn real_manifests_get_urls_from_their_namespace_and_visibility() {
         Some("http://helloworld-go.example.example.com")
     );
 
-    let mut local = x("example.com/x:v1");
+    let mut local = x("example.com/app:v1");
     local.metadata.labels.insert(
         "networking.knative.dev/visibility".to_owned(),
         "cluster-local".to_owned(),
@@ -570,7 +570,7 @@ fn revisions_carry_their_lineage_labels() {
 
 #[test]
 fn observe_at_stamps_transition_times() {
-    let mut set = apply_ok(None, x("example.com/x:v1")).set;
+    let mut set = apply_ok(None, x("example.com/app:v1")).set;
     let seen = |_: &str| {
         Some(RevisionObservation {
             health: RevisionHealth::Ready,
@@ -621,7 +621,7 @@ mod properties {
     }
 
     fn manifest(image: u8, traffic: u8) -> Service {
-        let mut svc = x(&format!("example.com/x:v{image}"));
+        let mut svc = x(&format!("example.com/app:v{image}"));
         svc.spec.traffic = match traffic {
             0 => vec![],
             1 => vec![

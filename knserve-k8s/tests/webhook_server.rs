@@ -240,7 +240,7 @@ async fn validation_denies_an_invalid_service_naming_the_field() {
     assert_eq!(response["status"]["code"], 400, "denials carry 400");
     let message = response["status"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("spec.template.spec.containers[0].ports[0].containerPort"),
+        message.contains("spec.template.spec.containers[0].ports.containerPort"),
         "the message names the field: {message}"
     );
 }

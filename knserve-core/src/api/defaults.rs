@@ -45,6 +45,7 @@ impl RevisionSpec {
         self.default_serving_port();
         let user_port = self.user_port();
         let serving = self.serving_container_index();
+        let lone = self.containers.len() == 1;
         let writable: BTreeSet<String> = self
             .volumes
             .iter()
@@ -53,9 +54,18 @@ impl RevisionSpec {
             .collect();
         for (i, container) in self.containers.iter_mut().enumerate() {
             default_resources(container, config);
-            if Some(i) == serving {
-                default_readiness_probe(container, user_port);
+            // Knative gives a TCP readiness probe to a lone container or one with ports,
+            // and the readiness thresholds to every container with a readiness probe.
+            if lone || !container.ports.is_empty() {
+                default_readiness_handler(container);
             }
+            if let Some(probe) = &mut container.readiness_probe {
+                default_readiness_thresholds(probe);
+            }
+            if Some(i) == serving {
+                default_readiness_port(container, user_port);
+            }
+            default_grpc_service(container);
             for mount in &mut container.volume_mounts {
                 if !writable.contains(&mount.name) {
                     mount.read_only = Some(true);
@@ -166,14 +176,18 @@ fn default_resources(container: &mut Container, config: &DefaultsConfig) {
     }
 }
 
-/// The serving container's readiness probe: a TCP check of the user port unless the user
-/// gave a handler; `successThreshold` 1; with `periodSeconds` set, Kubernetes' own
-/// `failureThreshold` 3 and `timeoutSeconds` 1.
-fn default_readiness_probe(container: &mut Container, user_port: i32) {
+/// Knative's `applyUserContainerDefaultReadinessProbe`: a TCP check unless the user
+/// gave a handler.
+fn default_readiness_handler(container: &mut Container) {
     let probe = container.readiness_probe.get_or_insert_with(Probe::default);
     if probe.handlers().is_empty() {
         probe.tcp_socket = Some(TcpSocketAction::default());
     }
+}
+
+/// Knative's `applyReadinessProbeDefaults`: `successThreshold` 1; with `periodSeconds`
+/// set, Kubernetes' own `failureThreshold` 3 and `timeoutSeconds` 1.
+fn default_readiness_thresholds(probe: &mut Probe) {
     if probe.success_threshold.unwrap_or(0) == 0 {
         probe.success_threshold = Some(1);
     }
@@ -185,14 +199,41 @@ fn default_readiness_probe(container: &mut Container, user_port: i32) {
             probe.timeout_seconds = Some(1);
         }
     }
+}
+
+/// The serving container's readiness probe targets the user port: Knative's
+/// queue-proxy probes that port whatever number is written, so knserve writes it in. A
+/// named port is left for validation to check.
+fn default_readiness_port(container: &mut Container, user_port: i32) {
+    let Some(probe) = &mut container.readiness_probe else {
+        return;
+    };
     let port = match (&mut probe.tcp_socket, &mut probe.http_get) {
         (Some(tcp), _) => Some(&mut tcp.port),
         (None, Some(http)) => Some(&mut http.port),
         (None, None) => None,
     };
     if let Some(port) = port {
-        if port.as_ref().is_none_or(IntOrString::is_unset) {
+        let unset_or_number = match port {
+            None | Some(IntOrString::Int(_)) => true,
+            Some(IntOrString::String(name)) => name.is_empty(),
+        };
+        if unset_or_number {
             *port = Some(IntOrString::Int(user_port));
+        }
+    }
+}
+
+/// Knative's `applyGRPCProbeDefaults`: a gRPC probe's `service` defaults to `""`.
+fn default_grpc_service(container: &mut Container) {
+    let probes = [
+        &mut container.readiness_probe,
+        &mut container.liveness_probe,
+        &mut container.startup_probe,
+    ];
+    for probe in probes.into_iter().flatten() {
+        if let Some(grpc) = &mut probe.grpc {
+            grpc.service.get_or_insert_with(String::new);
         }
     }
 }

@@ -2,21 +2,41 @@
 
 use super::{InvalidConfig, Lookup, Parser};
 
-/// A feature flag's value, spelled `enabled`, `disabled` or `allowed` (any case).
+/// A feature flag's value, spelled `enabled`, `disabled` or `allowed` (any case);
+/// `secure-pod-defaults` also takes `allowrootbounded`.
+///
+/// Knative v0.50 reads a pod-spec flag in two ways, and `Allowed` sits between them:
+/// its field masks (`fieldmask.go`) let a field through unless the flag is `Disabled`
+/// ([`Flag::lets_field_through`]), while its feature checks (init containers, volume
+/// kinds, multiple containers, sidecar probes, mount propagation, added capabilities)
+/// demand `Enabled` ([`Flag::is_enabled`]). No annotation opts a revision in: v0.50's
+/// webhook reads no `features.knative.dev/*` annotation for these fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flag {
     /// On for every revision.
     Enabled,
     /// Off; the field is rejected.
     Disabled,
-    /// Off unless a revision opts in with the feature's annotation.
+    /// Passes the field masks, fails the checks that demand `Enabled`.
     Allowed,
+    /// `secure-pod-defaults` only: the secure defaults without forcing `runAsNonRoot`.
+    AllowRootBounded,
 }
 
 impl Flag {
-    /// Whether the feature may be used (`Enabled` or `Allowed`).
-    pub fn permits(self) -> bool {
+    /// Whether Knative's field masks keep the field: anything but `Disabled`.
+    pub fn lets_field_through(self) -> bool {
         self != Self::Disabled
+    }
+
+    /// Whether the feature is on: `Enabled` only.
+    pub fn is_enabled(self) -> bool {
+        self == Self::Enabled
+    }
+
+    /// Whether `secure-pod-defaults` applies its defaults (`Enabled` or `AllowRootBounded`).
+    pub fn secures_pods(self) -> bool {
+        matches!(self, Self::Enabled | Self::AllowRootBounded)
     }
 
     /// The value as Knative writes it.
@@ -25,6 +45,7 @@ impl Flag {
             Self::Enabled => "enabled",
             Self::Disabled => "disabled",
             Self::Allowed => "allowed",
+            Self::AllowRootBounded => "allowrootbounded",
         }
     }
 }
@@ -110,6 +131,28 @@ features! {
     podspec_share_process_namespace = "kubernetes.podspec-shareprocessnamespace", Disabled;
     /// `kubernetes.podspec-dryrun`: server-side dry-run validation of the pod spec.
     podspec_dry_run = "kubernetes.podspec-dryrun", Allowed;
+    /// `kubernetes.containerspec-addcapabilities`: `securityContext.capabilities.add`.
+    containerspec_add_capabilities = "kubernetes.containerspec-addcapabilities", Disabled;
+    /// `kubernetes.podspec-volumes-mount-propagation`: a volume mount's `mountPropagation`.
+    podspec_volumes_mount_propagation = "kubernetes.podspec-volumes-mount-propagation", Disabled;
+    /// `kubernetes.podspec-volumes-csi`: `csi` volumes.
+    podspec_volumes_csi = "kubernetes.podspec-volumes-csi", Disabled;
+    /// `kubernetes.podspec-volumes-ephemeral`: `ephemeral` volumes.
+    podspec_volumes_ephemeral = "kubernetes.podspec-volumes-ephemeral", Disabled;
+    /// `kubernetes.podspec-volumes-image`: `image` volumes.
+    podspec_volumes_image = "kubernetes.podspec-volumes-image", Disabled;
+    /// `kubernetes.podspec-persistent-volume-write`: writable `persistentVolumeClaim` volumes.
+    podspec_persistent_volume_write = "kubernetes.podspec-persistent-volume-write", Disabled;
+    /// `queueproxy.mount-podinfo`: the queue-proxy's pod-info volume.
+    queueproxy_mount_podinfo = "queueproxy.mount-podinfo", Disabled;
+    /// `queueproxy.resource-defaults`: default resources for the queue-proxy.
+    queueproxy_resource_defaults = "queueproxy.resource-defaults", Disabled;
+    /// `autodetect-http2`: probe the user container for HTTP/2.
+    autodetect_http2 = "autodetect-http2", Disabled;
+    /// `secure-pod-defaults`: `Disabled`, `AllowRootBounded` or `Enabled`; the restricted
+    /// security context as a default, and the seccomp profile and `NET_BIND_SERVICE`
+    /// allowed without the security-context flags.
+    secure_pod_defaults = "secure-pod-defaults", Disabled;
 }
 
 impl FeaturesConfig {
@@ -200,11 +243,19 @@ fn flag<L: Lookup + ?Sized>(
     key: &str,
     default: Flag,
 ) -> Result<Flag, InvalidConfig> {
+    // Knative's `secure-pod-defaults` takes its own set of values (`allowed` is not one).
+    let secure = key == "secure-pod-defaults";
     match p.raw(key) {
         None => Ok(default),
         Some(raw) if raw.eq_ignore_ascii_case("enabled") => Ok(Flag::Enabled),
         Some(raw) if raw.eq_ignore_ascii_case("disabled") => Ok(Flag::Disabled),
-        Some(raw) if raw.eq_ignore_ascii_case("allowed") => Ok(Flag::Allowed),
+        Some(raw) if !secure && raw.eq_ignore_ascii_case("allowed") => Ok(Flag::Allowed),
+        Some(raw) if secure && raw.eq_ignore_ascii_case("allowrootbounded") => {
+            Ok(Flag::AllowRootBounded)
+        }
+        Some(raw) if secure => {
+            Err(p.invalid(key, raw, "must be enabled, disabled or allowrootbounded"))
+        }
         Some(raw) => Err(p.invalid(key, raw, "must be enabled, disabled or allowed")),
     }
 }

@@ -635,7 +635,8 @@ fn invalid_service(name: &str) -> serde_json::Value {
     })
 }
 
-const BAD_FIELD: &str = "spec.template.spec.containers[0].ports[0].containerPort";
+// Knative's path names the serving port without its index.
+const BAD_FIELD: &str = "spec.template.spec.containers[0].ports.containerPort";
 
 async fn without_the_webhook_an_invalid_service_reports_the_field_in_its_status(
     cluster: &Cluster,

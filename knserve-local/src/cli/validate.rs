@@ -162,7 +162,7 @@ spec:
         let bad = GOOD.replace(
             "- image: hello",
             "- image: hello\n          ports:\n            - containerPort: 8012",
-        ) + "---\napiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: ok\n  namespace: prod\nspec:\n  template:\n    spec:\n      containers:\n        - image: x\n";
+        ) + "---\napiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: ok\n  namespace: prod\nspec:\n  template:\n    spec:\n      containers:\n        - image: app\n";
         let report = validate_locally(&bad);
         assert_eq!(report.valid, ["Service prod/ok: valid"]);
         assert!(
