@@ -11,6 +11,7 @@ mod meta;
 mod probe;
 mod resources;
 mod revision;
+mod template;
 mod traffic;
 
 pub use self::container::RESERVED_PORTS;
