@@ -11,7 +11,9 @@ use super::keys::{CREATOR_ANNOTATION, UPDATER_ANNOTATION};
 use super::meta::ObjectMeta;
 use super::resource::Resource;
 use super::revision::RevisionTemplateSpec;
-use super::validation::ValidationConfig;
+use super::validation::{
+    ValidationConfig, generated_name, validate_create_meta, validate_update_meta,
+};
 use crate::config::DefaultsConfig;
 use crate::error::ValidationErrors;
 
@@ -75,19 +77,32 @@ impl Resource {
 
     /// Knative's `Validate` within a create or an update of `old`, on an object already
     /// defaulted ([`Resource::set_defaults_within`]).
+    ///
+    /// First the API server's own metadata checks, which stop the request when they
+    /// fail (label and annotation syntax, the name as a DNS-1123 subdomain, owner
+    /// references). On create, an object with only a `generateName` is judged under the
+    /// name the API server would give it (the prefix and 5 characters).
     pub fn validate_within(
         &self,
         old: Option<&Resource>,
         config: &ValidationConfig,
     ) -> Result<(), ValidationErrors> {
         let Some(old) = old else {
-            return match self {
+            let named = generated_name(self.metadata()).map(|name| {
+                let mut named = self.clone();
+                named.metadata_mut().name = Some(name);
+                named
+            });
+            let object = named.as_ref().unwrap_or(self);
+            validate_create_meta(object.metadata()).into_result(())?;
+            return match object {
                 Self::Service(s) => s.validate(config),
                 Self::Configuration(c) => c.validate(config),
                 Self::Revision(r) => r.validate(config),
                 Self::Route(r) => r.validate(),
             };
         };
+        validate_update_meta(self.metadata()).into_result(())?;
         match (self, old) {
             (Self::Service(new), Self::Service(old)) => new.validate_update(old, config),
             (Self::Configuration(new), Self::Configuration(old)) => {
@@ -103,6 +118,15 @@ impl Resource {
                 );
                 Err(errors)
             }
+        }
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Self::Service(o) => &mut o.metadata,
+            Self::Configuration(o) => &mut o.metadata,
+            Self::Revision(o) => &mut o.metadata,
+            Self::Route(o) => &mut o.metadata,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Validation runs on defaulted objects, as Knative's webhook does; the rules that depend
 //! on the cluster's settings read them from [`ValidationConfig`].
 
+mod apiserver;
 mod container;
 mod context;
 mod meta;
@@ -14,6 +15,7 @@ mod revision;
 mod template;
 mod traffic;
 
+pub(crate) use self::apiserver::{generated_name, validate_create_meta, validate_update_meta};
 pub use self::container::RESERVED_PORTS;
 pub use self::context::ValidationConfig;
 pub use self::revision::validate_revision_spec;
