@@ -86,14 +86,14 @@ fn annotations_and_labels_follow_knative() {
             "  name: hello",
             "    metadata:\n      annotations:\n        queue.sidecar.serving.knative.dev/resource-percentage: \"200\"",
             &[
-                "spec.template.metadata.annotations[queue.sidecar.serving.knative.dev/resource-percentage]",
+                "spec.template.metadata.annotations.[queue.sidecar.serving.knative.dev/resource-percentage]",
             ],
         ),
         (
             "  name: hello",
             "    metadata:\n      annotations:\n        queue.sidecar.serving.knative.dev/cpu-resource-request: lots",
             &[
-                "spec.template.metadata.annotations[queue.sidecar.serving.knative.dev/cpu-resource-request]",
+                "spec.template.metadata.annotations.[queue.sidecar.serving.knative.dev/cpu-resource-request]",
             ],
         ),
         (
@@ -193,5 +193,15 @@ fn an_update_keeps_the_creator_and_the_revision_spec() {
     assert_eq!(
         same.admit(Some(&old), Some("admin"), &ValidationConfig::default()),
         Ok(())
+    );
+}
+
+#[test]
+fn an_invalid_tag_is_reported_where_knative_puts_it() {
+    let traffic = "  traffic:\n  - latestRevision: true\n    percent: 100\n    tag: A";
+    assert_eq!(
+        admit(&manifest("  name: hello", "", traffic)),
+        ["spec.traffic.tag[0]"],
+        "Knative's ErrInvalidArrayValue puts the index after the field"
     );
 }

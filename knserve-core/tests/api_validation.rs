@@ -210,7 +210,7 @@ fn traffic_rules_name_the_target() {
         (
             "tag not DNS-1035 (rule 4)",
             |s| s.spec.traffic[0].tag = Some("V1".into()),
-            "spec.traffic[0].tag",
+            "spec.traffic.tag[0]",
             "DNS-1035",
         ),
         (

@@ -110,10 +110,10 @@ fn validate_networking_annotations(meta: &ObjectMeta, errors: &mut ValidationErr
     }
 }
 
-/// Knative's `validateQueueSidecarResourceAnnotations`; its paths use the key form
-/// `metadata.annotations[<key>]`, as Knative's `ViaKey` writes them.
+/// Knative's `validateQueueSidecarResourceAnnotations`; its paths are
+/// `metadata.annotations.[<key>]`, as Knative's `ViaKey` then `ViaField` write them.
 fn validate_queue_annotations(meta: &ObjectMeta, errors: &mut ValidationErrors) {
-    let path = |key: &str| format!("metadata.annotations[{key}]");
+    let path = |key: &str| format!("metadata.annotations.[{key}]");
     if let Some((key, value)) = QUEUE_RESOURCE_PERCENTAGE
         .iter()
         .find_map(|k| meta.annotation(k).map(|v| (*k, v)))

@@ -35,7 +35,8 @@ pub fn validate_traffic(traffic: &[TrafficTarget], in_service: bool) -> Validati
             continue;
         }
         if let Some(rule) = dns1035_violation(tag) {
-            errors.add(path("tag"), rule);
+            // Knative's ErrInvalidArrayValue("tag", i): the index follows the field.
+            errors.add(format!("traffic.tag[{i}]"), rule);
         }
         if let Some(first) = tags.get(tag) {
             let rule =
