@@ -20,6 +20,7 @@ pub mod autoscaler;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod goparse;
 mod key;
 pub mod net;
 pub mod queue;

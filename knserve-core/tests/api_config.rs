@@ -75,21 +75,21 @@ fn config_defaults_reads_every_key() {
 fn config_defaults_rejects_a_bad_value_for_every_key() {
     let cases = [
         ("revision-timeout-seconds", "abc", "whole number"),
-        ("revision-timeout-seconds", "0", "at least 1"),
         (
-            "max-revision-timeout-seconds",
-            "100",
-            "at least revision-timeout-seconds",
+            "revision-timeout-seconds",
+            "601",
+            "at most max-revision-timeout-seconds",
         ),
+        ("max-revision-timeout-seconds", "1.5", "whole number"),
         (
             "revision-response-start-timeout-seconds",
             "301",
-            "between 0 and revision-timeout-seconds",
+            "at most revision-timeout-seconds",
         ),
         (
             "revision-idle-timeout-seconds",
-            "-1",
-            "between 0 and revision-timeout-seconds",
+            "301",
+            "at most revision-timeout-seconds",
         ),
         (
             "container-concurrency",
@@ -97,24 +97,21 @@ fn config_defaults_rejects_a_bad_value_for_every_key() {
             "between 0 and container-concurrency-max-limit",
         ),
         ("container-concurrency-max-limit", "0", "at least 1"),
-        ("allow-container-concurrency-zero", "yes", "true or false"),
+        ("allow-container-concurrency-zero", "yes", "Go boolean"),
         ("container-name-template", "{{.Tag}}", "not available"),
         (
             "init-container-name-template",
-            "Init_{{.Name}}",
-            "DNS-1123 label",
-        ),
-        (
-            "enable-service-links",
-            "sometimes",
-            "true, false or default",
+            "init-{{.Domain}}",
+            "not available",
         ),
         ("revision-cpu-request", "lots", "quantity"),
         ("revision-cpu-limit", "1x", "quantity"),
         ("revision-memory-request", "64 Mi", "quantity"),
         ("revision-memory-limit", "..", "quantity"),
-        ("revision-ephemeral-storage-request", "e3", "quantity"),
+        ("revision-ephemeral-storage-request", "3e", "quantity"),
         ("revision-ephemeral-storage-limit", "1Qi", "quantity"),
+        ("revision-cpu-request", "", "quantity"),
+        ("revision-cpu-limit", " 1", "quantity"),
     ];
     for (key, value, rule) in cases {
         assert_rejects(
@@ -123,6 +120,50 @@ fn config_defaults_rejects_a_bad_value_for_every_key() {
             key,
             rule,
         );
+    }
+}
+
+#[test]
+fn config_defaults_accepts_what_knative_does_not_bound() {
+    for (key, value) in [
+        ("revision-timeout-seconds", "0"),
+        ("revision-timeout-seconds", "-5"),
+        ("revision-idle-timeout-seconds", "-1"),
+        ("revision-response-start-timeout-seconds", "-1"),
+        ("init-container-name-template", "Init_{{.Name}}"),
+        ("revision-ephemeral-storage-request", "e3"),
+        ("revision-memory-limit", "."),
+    ] {
+        assert!(
+            DefaultsConfig::from_map(&map(&[(key, value)])).is_ok(),
+            "Knative accepts {key}={value:?}"
+        );
+    }
+}
+
+#[test]
+fn an_explicit_zero_response_start_timeout_stays_zero() {
+    let config =
+        DefaultsConfig::from_map(&map(&[("revision-response-start-timeout-seconds", "0")]))
+            .unwrap();
+    assert_eq!(config.revision_response_start_timeout_seconds, 0);
+    let config = DefaultsConfig::from_map(&map(&[("revision-timeout-seconds", "100")])).unwrap();
+    assert_eq!(
+        config.revision_response_start_timeout_seconds, 100,
+        "unset, it follows revision-timeout-seconds"
+    );
+}
+
+#[test]
+fn enable_service_links_other_than_true_or_false_is_the_kubernetes_default() {
+    for (value, want) in [
+        ("TRUE", Some(true)),
+        ("false", Some(false)),
+        ("default", None),
+        ("sometimes", None),
+    ] {
+        let config = DefaultsConfig::from_map(&map(&[("enable-service-links", value)])).unwrap();
+        assert_eq!(config.enable_service_links, want, "{value}");
     }
 }
 
@@ -210,38 +251,66 @@ fn an_empty_config_network_map_is_knatives_defaults() {
     .unwrap();
     assert_eq!(config.rollout_duration, Duration::from_secs(120));
     assert_eq!(config.http_protocol, HttpProtocol::Redirected);
-    assert_eq!(config.default_external_scheme, "https");
+    assert_eq!(
+        config.default_external_scheme, "HTTPS",
+        "Knative keeps the scheme as written"
+    );
+    let legacy = NetworkConfig::from_map(&map(&[
+        ("domainTemplate", "{{.Name}}.{{.Domain}}"),
+        ("rolloutDuration", "30"),
+        ("http-protocol", "disabled"),
+    ]))
+    .unwrap();
+    assert_eq!(legacy.domain_template, "{{.Name}}.{{.Domain}}");
+    assert_eq!(legacy.rollout_duration, Duration::from_secs(30));
+    assert_eq!(legacy.http_protocol, HttpProtocol::Disabled);
+}
+
+#[test]
+fn config_network_accepts_what_knative_accepts() {
+    for (key, value) in [
+        ("domain-template", "{{.Name}}.{{.Domain}}"),
+        ("domain-template", "{{.Name}}_{{.Namespace}}.{{.Domain}}"),
+        ("tag-template", "{{.Tag}}"),
+        ("default-external-scheme", "ftp"),
+        ("ingress-class", ""),
+        ("http-protocol", ""),
+        ("mesh-compatibility-mode", "sometimes"),
+    ] {
+        assert!(
+            NetworkConfig::from_map(&map(&[(key, value)])).is_ok(),
+            "Knative accepts {key}={value:?}"
+        );
+    }
 }
 
 #[test]
 fn config_network_rejects_a_bad_value_for_every_key() {
     let cases = [
-        ("domain-template", "{{.Name}}.{{.Domain}}", "{{.Namespace}}"),
         (
             "domain-template",
-            "{{.Name}}_{{.Namespace}}.{{.Domain}}",
-            "valid host name",
+            "{{.Name}}.{{.Namespace}}.{{.Domain}}/path",
+            "path or query",
+        ),
+        (
+            "domain-template",
+            "{{.Name}} {{.Namespace}}.{{.Domain}}",
+            "URL host",
         ),
         (
             "domain-template",
             "{{.Tag}}.{{.Namespace}}",
             "not available",
         ),
-        ("tag-template", "{{.Tag}}", "{{.Name}}"),
-        ("tag-template", "{{.Name}}.{{.Tag}}", "DNS-1123 label"),
-        ("default-external-scheme", "ftp", "http or https"),
+        ("tag-template", "{{.Namespace}}-{{.Tag}}", "not available"),
+        ("rollout-duration", "-5", "must not be negative"),
+        ("rollout-duration", "2m", "whole number"),
         (
-            "rollout-duration",
-            "-5",
-            "whole, non-negative number of seconds",
+            "http-protocol",
+            "Sometimes",
+            "Enabled, Redirected or Disabled",
         ),
-        (
-            "rollout-duration",
-            "2m",
-            "whole, non-negative number of seconds",
-        ),
-        ("ingress-class", "", "must not be empty"),
-        ("http-protocol", "Disabled", "Enabled or Redirected"),
+        ("autocreate-cluster-domain-claims", "yes", "Go boolean"),
         ("cluster-domain", "Cluster Local", "DNS subdomain"),
     ];
     for (key, value, rule) in cases {

@@ -54,18 +54,46 @@ fn a_byo_template_name_is_used_as_the_revision_name() {
 
 #[test]
 fn a_byo_name_must_start_with_the_parent_and_be_a_label() {
-    assert!(check_byo_name("hello-v2", "hello", false).is_empty());
-    let errors = check_byo_name("other-v2", "hello", false);
-    assert_eq!(errors[0].path, "name");
-    assert!(
-        errors[0].message.contains("must start with"),
-        "{}",
-        errors[0]
+    let parent = ObjectMeta::named("hello", "default");
+    assert_eq!(check_byo_name("hello-v2", "", &parent), None);
+    let error = check_byo_name("other-v2", "", &parent).expect("wrong prefix");
+    assert_eq!(error.path, "metadata.name");
+    assert!(error.message.contains("must start with"), "{error}");
+    let error = check_byo_name("hello_V2", "", &parent).expect("not a label");
+    assert!(error.message.contains("DNS-1035"), "{error}");
+}
+
+#[test]
+fn a_byo_name_is_refused_only_while_the_parent_has_just_a_generate_name() {
+    let generated = ObjectMeta {
+        generate_name: Some("hello-".into()),
+        ..ObjectMeta::default()
+    };
+    let error = check_byo_name("hello-v2", "", &generated).expect("parent has no name yet");
+    assert!(error.message.contains("generateName"), "{error}");
+    let named = ObjectMeta {
+        name: Some("hello".into()),
+        generate_name: Some("hello-".into()),
+        ..ObjectMeta::default()
+    };
+    assert_eq!(
+        check_byo_name("hello-v2", "", &named),
+        None,
+        "Knative allows a BYO name once the parent has a name, even with generateName"
     );
-    let errors = check_byo_name("hello_V2", "hello", false);
-    assert!(errors[0].message.contains("DNS-1035"), "{}", errors[0]);
-    let errors = check_byo_name("hello-v2", "hello", true);
-    assert!(errors[0].message.contains("generateName"), "{}", errors[0]);
+}
+
+#[test]
+fn a_template_generate_name_must_be_a_dns1035_prefix() {
+    let parent = ObjectMeta::named("hello", "default");
+    assert_eq!(check_byo_name("", "hello-", &parent), None);
+    assert_eq!(
+        check_byo_name("", "1-", &parent),
+        None,
+        "Kubernetes masks the trailing dash and the character before it"
+    );
+    let error = check_byo_name("", "Hello-", &parent).expect("uppercase");
+    assert_eq!(error.path, "metadata.generateName");
 }
 
 #[test]

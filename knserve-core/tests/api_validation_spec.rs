@@ -132,7 +132,7 @@ fn a_sidecar_may_set_port_but_not_the_k_variables() {
 
 #[test]
 fn revision_spec_rules_use_the_configured_limits() {
-    let cases: [(&str, Edit, &str, &str); 9] = [
+    let cases: [(&str, Edit, &str, &str); 7] = [
         (
             "no containers",
             |s| s.spec.template.spec.containers.clear(),
@@ -156,18 +156,6 @@ fn revision_spec_rules_use_the_configured_limits() {
             |s| s.spec.template.spec.timeout_seconds = Some(601),
             "spec.template.spec.timeoutSeconds",
             "between 0 and 600, got 601",
-        ),
-        (
-            "response start above the timeout",
-            |s| s.spec.template.spec.response_start_timeout_seconds = Some(301),
-            "spec.template.spec.responseStartTimeoutSeconds",
-            "between 0 and timeoutSeconds (300)",
-        ),
-        (
-            "idle above the timeout",
-            |s| s.spec.template.spec.idle_timeout_seconds = Some(500),
-            "spec.template.spec.idleTimeoutSeconds",
-            "between 0 and timeoutSeconds (300)",
         ),
         (
             "two serving containers",

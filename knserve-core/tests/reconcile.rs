@@ -536,9 +536,8 @@ fn unknown_autoscaling_annotations_are_warnings() {
     let applied = apply_ok(None, svc);
     assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
     assert!(
-        applied.warnings[0].starts_with(
-            "spec.template.metadata.annotations[autoscaling.knative.dev/no-such-knob]"
-        )
+        applied.warnings[0]
+            .starts_with("spec.template.metadata.annotations.autoscaling.knative.dev/no-such-knob")
     );
 }
 

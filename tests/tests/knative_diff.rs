@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
+use knserve_core::api::decode::yaml_to_json;
 use knserve_core::api::{ParseError, ParseProblem, Resource, ValidationConfig, parse_yaml};
 use knserve_core::autoscaler::validate_annotations;
 use knserve_core::config::{AutoscalerConfig, DefaultsConfig, FeaturesConfig, NetworkConfig};
@@ -127,13 +128,19 @@ fn validation_config(id: &str, case: &Value) -> Result<ValidationConfig, Verdict
     })
 }
 
-/// One manifest, decoded as `kubectl apply` would send it: exactly one object, in the
-/// `default` namespace when it names none (the API server's default).
+/// A manifest's first object, decoded as `kubectl apply` would send it (Knative's side
+/// reads the first document too), in the `default` namespace when it names none (the
+/// API server's default). An empty manifest has no `apiVersion`.
 fn decode(yaml: &str) -> Result<Resource, Verdict> {
-    let mut resources = parse_yaml(yaml).map_err(|e| decode_verdict(&e))?;
-    let Some(mut resource) = resources.pop().filter(|_| resources.is_empty()) else {
-        let problem = format!("expected one object, got {}", resources.len() + 1);
-        return Err(Verdict::refused("", "decode", vec![], problem));
+    let resources = parse_yaml(yaml).map_err(|e| decode_verdict(&e))?;
+    let Some(mut resource) = resources.into_iter().next() else {
+        let problem = "apiVersion: the manifest holds no object".to_owned();
+        return Err(Verdict::refused(
+            "",
+            "decode",
+            vec!["apiVersion".to_owned()],
+            problem,
+        ));
     };
     let meta = metadata_mut(&mut resource);
     if meta.namespace().is_empty() {
@@ -142,17 +149,16 @@ fn decode(yaml: &str) -> Result<Resource, Verdict> {
     Ok(resource)
 }
 
-/// The field a decode error names.
+/// The fields a decode error names (every problem of the document).
 fn decode_paths(error: &ParseError) -> Vec<String> {
-    match &error.problem {
-        ParseProblem::ApiVersion(_) => vec!["apiVersion".to_owned()],
-        ParseProblem::Kind(_) => vec!["kind".to_owned()],
-        ParseProblem::Field(message) => message
-            .split_once(": ")
-            .map(|(path, _)| vec![path.to_owned()])
-            .unwrap_or_default(),
-        _ => vec![],
-    }
+    error
+        .problems()
+        .filter_map(|p| match p {
+            ParseProblem::ApiVersion(_) => Some("apiVersion".to_owned()),
+            ParseProblem::Kind(_) => Some("kind".to_owned()),
+            other => other.path().map(str::to_owned),
+        })
+        .collect()
 }
 
 fn decode_verdict(error: &ParseError) -> Verdict {
@@ -168,18 +174,11 @@ fn metadata_mut(resource: &mut Resource) -> &mut knserve_core::api::ObjectMeta {
     }
 }
 
-/// The mutating webhook's step: Knative's `SetDefaults`.
-fn set_defaults(resource: &mut Resource, config: &ValidationConfig) {
-    match resource {
-        Resource::Service(o) => o.set_defaults(&config.defaults),
-        Resource::Configuration(o) => o.set_defaults(&config.defaults),
-        Resource::Revision(o) => o.set_defaults(&config.defaults),
-        Resource::Route(o) => o.set_defaults(),
-    }
-}
+/// The requesting user, as on Knative's side.
+const USER: &str = "admin";
 
-/// The API server's step between the webhooks: a `generateName` object is named (the
-/// base cut to 58 characters, then 5 characters, fixed here as on the Go side).
+/// The API server's naming of a `generateName` object, as on Knative's side (the base cut
+/// to 58 characters, then 5 fixed characters), for an update's stored object.
 fn generate_name(resource: &mut Resource) {
     let meta = metadata_mut(resource);
     if meta.name().is_empty() {
@@ -190,28 +189,10 @@ fn generate_name(resource: &mut Resource) {
     }
 }
 
-/// The validating webhook's step: Knative's `Validate`, within a create or an update.
-fn validate(
-    resource: &Resource,
-    old: Option<&Resource>,
-    config: &ValidationConfig,
-) -> Result<(), ValidationErrors> {
-    match (resource, old) {
-        (Resource::Service(o), Some(Resource::Service(old))) => o.validate_update(old, config),
-        (Resource::Service(o), _) => o.validate(config),
-        (Resource::Configuration(o), Some(Resource::Configuration(old))) => {
-            o.validate_update(old, config)
-        }
-        (Resource::Configuration(o), _) => o.validate(config),
-        (Resource::Revision(o), Some(Resource::Revision(old))) => o.validate_update(old, config),
-        (Resource::Revision(o), _) => o.validate(config),
-        (Resource::Route(o), _) => o.validate(),
-    }
-}
-
 /// A manifest as the JSON `kubectl` sends.
 fn manifest_json(yaml: &str) -> anyhow::Result<Value> {
-    Ok(serde_yaml_ng::from_str(yaml)?)
+    let json = yaml_to_json(yaml).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(json.map(|j| j.value).unwrap_or(Value::Null))
 }
 
 /// RFC 7386: the merge patch that turns `from` into `to`.
@@ -271,7 +252,9 @@ fn updated(
         .context("an update has old_yaml")?;
     let mut stored = decode(old_yaml)
         .map_err(|v| anyhow::anyhow!("old_yaml of {id} does not decode: {:?}", v.errors))?;
-    set_defaults(&mut stored, config);
+    // Stored as created: defaulted and named (the case is about the update, so the
+    // stored object is not judged again here, as on Knative's side).
+    stored.set_defaults_within(None, Some(USER), &config.defaults);
     generate_name(&mut stored);
     let mut merged = serde_json::to_value(&stored)?;
     merge_apply(
@@ -283,8 +266,9 @@ fn updated(
     Ok((new, stored))
 }
 
-/// knserve's verdict on a `resource` case: decode, then the webhook's and the API
-/// server's steps as Knative's side runs them (see the README).
+/// knserve's verdict on a `resource` case: decode, then admission through
+/// [`Resource::admit`], the entry point `knserve apply`, `knserve validate` and the
+/// Kubernetes webhook share (defaults, the API server's metadata checks, validation).
 fn knserve_resource(id: &str, case: &Value) -> anyhow::Result<Verdict> {
     let config = match validation_config(id, case) {
         Ok(c) => c,
@@ -306,9 +290,7 @@ fn knserve_resource(id: &str, case: &Value) -> anyhow::Result<Verdict> {
     } else {
         (created, None)
     };
-    set_defaults(&mut resource, &config);
-    generate_name(&mut resource);
-    Ok(match validate(&resource, old.as_ref(), &config) {
+    Ok(match resource.admit(old.as_ref(), Some(USER), &config) {
         Ok(()) => Verdict::accepted(id),
         Err(errors) => validation_verdict(id, &errors),
     })
@@ -350,8 +332,13 @@ fn knserve_annotations(id: &str, case: &Value) -> anyhow::Result<Verdict> {
         Err(refused) => return Ok(refused),
     };
     let annotations = string_map(case.get("annotations"));
+    // knserve's paths are relative to the metadata (`annotations.<key>`), Knative's
+    // `ValidateAnnotations` to the annotations themselves (`<key>`).
     let mut errors = ValidationErrors::new();
-    errors.extend(validate_annotations(&annotations, &config.autoscaler));
+    for e in validate_annotations(&annotations, &config.autoscaler) {
+        let path = e.path.strip_prefix("annotations.").unwrap_or(&e.path);
+        errors.add(path.to_owned(), e.message.clone());
+    }
     Ok(validation_verdict(id, &errors))
 }
 
@@ -365,8 +352,8 @@ fn knserve_verdict(case: &Value) -> anyhow::Result<Verdict> {
     }
 }
 
-/// `deliberate.json`: `[{"id": "...", "reason": "..."}]`; an id ending in `*` covers
-/// every case whose id starts with the rest.
+/// `deliberate.json`: `[{"id": "...", "reason": "..."}]`; a `*` in an id stands for any
+/// text (`configmaps/config-features/*/bogus`).
 fn deliberate(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let path = root.join("tests/knative-diff/deliberate.json");
     let entries: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path)?)
@@ -386,9 +373,31 @@ fn deliberate(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn covers(pattern: &str, id: &str) -> bool {
-    pattern
-        .strip_suffix('*')
-        .map_or(pattern == id, |prefix| id.starts_with(prefix))
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = id.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[test]
+fn deliberate_patterns_match_with_stars_anywhere() {
+    assert!(covers("a/*/bogus", "a/x.y/bogus"));
+    assert!(!covers("a/*/bogus", "a/x/bogus2"));
+    assert!(covers("a/b", "a/b"));
+    assert!(!covers("a/b", "a/b/c"));
+    assert!(covers("a/*", "a/b/c"));
 }
 
 #[test]

@@ -24,15 +24,17 @@ impl RevisionSpec {
         if self.timeout_seconds.unwrap_or(0) == 0 {
             self.timeout_seconds = Some(config.revision_timeout_seconds);
         }
+        // Only an unset response-start or idle timeout takes the default, and only a
+        // non-zero default below the request timeout; an explicit 0 stays (timer off).
         let timeout = self
             .timeout_seconds
             .unwrap_or(config.revision_timeout_seconds);
         let below_timeout = |v: i64| (v != 0 && v < timeout).then_some(v);
-        if self.response_start_timeout_seconds.unwrap_or(0) == 0 {
+        if self.response_start_timeout_seconds.is_none() {
             self.response_start_timeout_seconds =
                 below_timeout(config.revision_response_start_timeout_seconds);
         }
-        if self.idle_timeout_seconds.unwrap_or(0) == 0 {
+        if self.idle_timeout_seconds.is_none() {
             self.idle_timeout_seconds = below_timeout(config.revision_idle_timeout_seconds);
         }
         if self.container_concurrency.is_none() {

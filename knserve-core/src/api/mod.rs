@@ -12,6 +12,7 @@
 //! - Validation (`validate`, `validate_update` on each resource) against a
 //!   [`ValidationConfig`], every message `path: rule`.
 
+mod admission;
 mod configuration;
 mod container;
 pub mod decode;
@@ -40,9 +41,9 @@ pub use self::domain::{RoutingConfig, is_visibility_cluster_local};
 pub use self::env::{RESERVED_ENV, RESERVED_SIDECAR_ENV, RuntimeEnv};
 pub use self::meta::{Extra, ObjectMeta, OwnerReference};
 pub use self::naming::{
-    MAX_NAME_LENGTH, check_byo_name, check_byo_name_changed, child_name, dns1035_violation,
-    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, revision_name,
-    template_revision_name,
+    MAX_NAME_LENGTH, check_byo_name, check_byo_name_changed, child_name, dns1035_prefix_violation,
+    dns1035_violation, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
+    revision_name, template_revision_name,
 };
 pub use self::probe::{ExecAction, GrpcAction, HttpGetAction, IntOrString, Probe, TcpSocketAction};
 pub use self::quantity::{Quantity, QuantityError};

@@ -123,31 +123,64 @@ pub fn template_revision_name(
     }
 }
 
-/// Checks a BYO revision name (`spec.template.metadata.name`) against its parent: a
-/// DNS-1035 label starting with `<parent>-`, and not combined with `generateName`.
+/// The rule broken by `prefix` as a `generateName`, if any: Kubernetes'
+/// `NameIsDNS1035Label(prefix, true)`, which replaces a trailing `-` **and the character
+/// before it** by `a` before checking the label (so `1-` passes and `a_-` does too). An
+/// empty prefix is unset and passes.
+pub fn dns1035_prefix_violation(prefix: &str) -> Option<String> {
+    let bytes = prefix.as_bytes();
+    let masked: Vec<u8> = if bytes.len() > 1 && prefix.ends_with('-') {
+        [&bytes[..bytes.len() - 2], b"a"].concat()
+    } else {
+        bytes.to_vec()
+    };
+    if prefix.is_empty() || std::str::from_utf8(&masked).is_ok_and(is_dns1035_label) {
+        return None;
+    }
+    Some(format!(
+        "must be the prefix of a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, at most 63 characters), got {prefix:?}"
+    ))
+}
+
+/// Checks a revision template's BYO name and generateName against its parent, as
+/// Knative's `validateRevisionName`: a `generateName` must be a DNS-1035 prefix; a
+/// `name` a DNS-1035 label starting with `<parent>-`, and not set while the parent has
+/// only a `generateName`. At most one problem, as in Knative.
 ///
-/// Paths are relative to the template's metadata (`name`).
+/// Paths are relative to the template (`metadata.name`).
 pub fn check_byo_name(
     name: &str,
-    parent: &str,
-    parent_uses_generate_name: bool,
-) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    generate_name: &str,
+    parent: &super::ObjectMeta,
+) -> Option<FieldError> {
+    if let Some(rule) = dns1035_prefix_violation(generate_name) {
+        return Some(FieldError::new("metadata.generateName", rule));
+    }
+    if name.is_empty() {
+        return None;
+    }
     if let Some(rule) = dns1035_violation(name) {
-        errors.push(FieldError::new("name", rule));
+        return Some(FieldError::new("metadata.name", rule));
     }
-    if parent_uses_generate_name {
-        errors.push(FieldError::new(
-            "name",
-            "must not be set when the parent uses generateName",
-        ));
-    } else if !name.starts_with(&format!("{parent}-")) {
-        errors.push(FieldError::new(
-            "name",
-            format!("must start with the parent's name and a dash, {parent:?}, got {name:?}"),
+    let parent_name = parent.name();
+    if parent_name.is_empty()
+        && parent
+            .generate_name
+            .as_deref()
+            .is_some_and(|g| !g.is_empty())
+    {
+        return Some(FieldError::new(
+            "metadata.name",
+            "must not be set when the parent has only a generateName",
         ));
     }
-    errors
+    let prefix = format!("{parent_name}-");
+    (!name.starts_with(&prefix)).then(|| {
+        FieldError::new(
+            "metadata.name",
+            format!("must start with the parent's name and a dash, {prefix:?}, got {name:?}"),
+        )
+    })
 }
 
 /// Checks that an update of a template with a BYO name changed the name when it changed

@@ -14,6 +14,7 @@
 //! [`PodAutoscaler::reconcile`] → [`Reconciled`] (scale to apply, SKS mode, when to look
 //! again).
 
+mod annotation_rules;
 pub mod annotations;
 mod decider;
 mod kpa;

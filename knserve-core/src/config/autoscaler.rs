@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::{InvalidConfig, Lookup, Parser};
 use crate::duration::format_duration;
+use crate::goparse::outside;
 
 /// The autoscaler implementation a revision asks for
 /// (`autoscaling.knative.dev/class` or `pod-autoscaler-class`).
@@ -152,82 +153,187 @@ impl AutoscalerConfig {
         "max-scale-limit",
     ];
 
-    /// Parses the map, starting from Knative's defaults, and validates the result.
+    /// Parses the map as Knative's `NewConfigFromMap`: every key in Knative's order (the
+    /// first bad value is reported), strings trimmed and nothing else, then Knative's
+    /// rules in Knative's order.
+    ///
+    /// A panic window under one second (`stable-window: 6s`, or
+    /// `panic-window-percentage: 1`) is accepted: the autoscaler clamps it to 1 s.
     pub fn from_map(data: &(impl Lookup + ?Sized)) -> Result<Self, InvalidConfig> {
         let p = Parser::new(Self::NAME, data);
         let d = Self::default();
-        let percentage = p.float(
-            "container-concurrency-target-percentage",
-            d.container_concurrency_target_fraction,
-        )?;
-        let config = Self {
-            // Knative's legacy reading: values above 1 are percentages, the rest fractions.
-            container_concurrency_target_fraction: if percentage > 1.0 {
-                percentage / 100.0
-            } else {
-                percentage
-            },
-            container_concurrency_target_default: p.float(
+        let secs = |d: Duration| d.as_nanos() as i128;
+        let class = p.string("pod-autoscaler-class", PodAutoscalerClass::KPA);
+        let mut raw = Raw {
+            enable_scale_to_zero: p.boolean("enable-scale-to-zero", d.enable_scale_to_zero)?,
+            allow_zero_initial_scale: p
+                .boolean("allow-zero-initial-scale", d.allow_zero_initial_scale)?,
+            max_scale_up_rate: p.float("max-scale-up-rate", d.max_scale_up_rate)?,
+            max_scale_down_rate: p.float("max-scale-down-rate", d.max_scale_down_rate)?,
+            target_fraction: p.float(
+                "container-concurrency-target-percentage",
+                d.container_concurrency_target_fraction,
+            )?,
+            target_default: p.float(
                 "container-concurrency-target-default",
                 d.container_concurrency_target_default,
             )?,
             rps_target_default: p
                 .float("requests-per-second-target-default", d.rps_target_default)?,
             target_burst_capacity: p.float("target-burst-capacity", d.target_burst_capacity)?,
-            stable_window: p.duration("stable-window", d.stable_window)?,
             panic_window_percentage: p
                 .float("panic-window-percentage", d.panic_window_percentage)?,
+            activator_capacity: p.float("activator-capacity", d.activator_capacity)?,
             panic_threshold_percentage: p
                 .float("panic-threshold-percentage", d.panic_threshold_percentage)?,
-            max_scale_up_rate: p.float("max-scale-up-rate", d.max_scale_up_rate)?,
-            max_scale_down_rate: p.float("max-scale-down-rate", d.max_scale_down_rate)?,
-            enable_scale_to_zero: p.boolean("enable-scale-to-zero", d.enable_scale_to_zero)?,
-            scale_to_zero_grace_period: p
-                .duration("scale-to-zero-grace-period", d.scale_to_zero_grace_period)?,
-            scale_to_zero_pod_retention_period: p.duration(
-                "scale-to-zero-pod-retention-period",
-                d.scale_to_zero_pod_retention_period,
+            initial_scale: p.int("initial-scale", d.initial_scale.into(), 32)?,
+            min_scale: p.int("min-scale", d.min_scale.into(), 32)?,
+            max_scale: p.int("max-scale", d.max_scale.into(), 32)?,
+            max_scale_limit: p.int("max-scale-limit", d.max_scale_limit.into(), 32)?,
+            stable_window: p.signed_duration("stable-window", secs(d.stable_window))?,
+            scale_down_delay: p.signed_duration("scale-down-delay", secs(d.scale_down_delay))?,
+            grace_period: p.signed_duration(
+                "scale-to-zero-grace-period",
+                secs(d.scale_to_zero_grace_period),
             )?,
-            pod_autoscaler_class: match p.string("pod-autoscaler-class", PodAutoscalerClass::KPA) {
-                class if class.is_empty() => {
-                    return Err(p.invalid("pod-autoscaler-class", class, "must not be empty"));
-                }
-                class => PodAutoscalerClass::from_name(&class),
-            },
-            activator_capacity: p.float("activator-capacity", d.activator_capacity)?,
-            initial_scale: p.count("initial-scale", d.initial_scale)?,
-            allow_zero_initial_scale: p
-                .boolean("allow-zero-initial-scale", d.allow_zero_initial_scale)?,
-            min_scale: p.count("min-scale", d.min_scale)?,
-            max_scale: p.count("max-scale", d.max_scale)?,
-            scale_down_delay: p.duration("scale-down-delay", d.scale_down_delay)?,
-            max_scale_limit: p.count("max-scale-limit", d.max_scale_limit)?,
+            retention_period: p.signed_duration(
+                "scale-to-zero-pod-retention-period",
+                secs(d.scale_to_zero_pod_retention_period),
+            )?,
         };
-        config.validate()?;
-        Ok(config)
+        // Knative's legacy reading: values above 1 are percentages, the rest fractions.
+        if raw.target_fraction > 1.0 {
+            raw.target_fraction /= 100.0;
+        }
+        raw.check()?;
+        Ok(raw.into_config(PodAutoscalerClass::from_name(&class)))
     }
 
-    /// Checks every cross-field and range rule of Knative's `config-autoscaler`.
+    /// Checks Knative's rules (`config.validate` in serving's `pkg/autoscaler/config`).
     ///
-    /// Deliberate choice: Knative does not range-check `panic-threshold-percentage` in
-    /// the config map (only the annotation, to [110, 1000]); we require a positive value so
-    /// that existing clusters' settings still load while nonsense does not.
+    /// Knative does not bound `panic-threshold-percentage` in the config map (only the
+    /// annotation, to [110, 1000]), nor the panic window's length (the autoscaler clamps
+    /// it to at least 1 s); neither does this.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
+        Raw::from(self).check()
+    }
+}
+
+/// `config-autoscaler` as Go holds it before validation: signed ints, signed durations
+/// (nanoseconds) and the target as a fraction.
+struct Raw {
+    enable_scale_to_zero: bool,
+    allow_zero_initial_scale: bool,
+    max_scale_up_rate: f64,
+    max_scale_down_rate: f64,
+    target_fraction: f64,
+    target_default: f64,
+    rps_target_default: f64,
+    target_burst_capacity: f64,
+    panic_window_percentage: f64,
+    activator_capacity: f64,
+    panic_threshold_percentage: f64,
+    initial_scale: i64,
+    min_scale: i64,
+    max_scale: i64,
+    max_scale_limit: i64,
+    stable_window: i128,
+    scale_down_delay: i128,
+    grace_period: i128,
+    retention_period: i128,
+}
+
+const SECOND: i128 = 1_000_000_000;
+
+impl From<&AutoscalerConfig> for Raw {
+    fn from(c: &AutoscalerConfig) -> Self {
+        let nanos = |d: Duration| d.as_nanos() as i128;
+        Self {
+            enable_scale_to_zero: c.enable_scale_to_zero,
+            allow_zero_initial_scale: c.allow_zero_initial_scale,
+            max_scale_up_rate: c.max_scale_up_rate,
+            max_scale_down_rate: c.max_scale_down_rate,
+            target_fraction: c.container_concurrency_target_fraction,
+            target_default: c.container_concurrency_target_default,
+            rps_target_default: c.rps_target_default,
+            target_burst_capacity: c.target_burst_capacity,
+            panic_window_percentage: c.panic_window_percentage,
+            activator_capacity: c.activator_capacity,
+            panic_threshold_percentage: c.panic_threshold_percentage,
+            initial_scale: c.initial_scale.into(),
+            min_scale: c.min_scale.into(),
+            max_scale: c.max_scale.into(),
+            max_scale_limit: c.max_scale_limit.into(),
+            stable_window: nanos(c.stable_window),
+            scale_down_delay: nanos(c.scale_down_delay),
+            grace_period: nanos(c.scale_to_zero_grace_period),
+            retention_period: nanos(c.scale_to_zero_pod_retention_period),
+        }
+    }
+}
+
+impl Raw {
+    /// Knative's rules, in Knative's order; comparisons are Go's, so a NaN passes them.
+    fn check(&self) -> Result<(), InvalidConfig> {
         let fail = |key: &str, value: String, rule: &str| {
-            Err(InvalidConfig::new(Self::NAME, key, value, rule))
+            Err(InvalidConfig::new(AutoscalerConfig::NAME, key, value, rule))
         };
-        let fraction = self.container_concurrency_target_fraction;
-        if !(fraction > 0.0 && fraction <= 1.0) {
+        let dur = |nanos: i128| {
+            let magnitude = format_duration(Duration::from_nanos(nanos.unsigned_abs() as u64));
+            if nanos < 0 {
+                format!("-{magnitude}")
+            } else {
+                magnitude
+            }
+        };
+        if self.grace_period <= 0 {
+            return fail(
+                "scale-to-zero-grace-period",
+                dur(self.grace_period),
+                "must be greater than 0",
+            );
+        }
+        if self.scale_down_delay < 0 {
+            return fail(
+                "scale-down-delay",
+                dur(self.scale_down_delay),
+                "must not be negative",
+            );
+        }
+        if self.scale_down_delay % SECOND != 0 {
+            return fail(
+                "scale-down-delay",
+                dur(self.scale_down_delay),
+                "must be a whole number of seconds",
+            );
+        }
+        if self.retention_period < 0 {
+            return fail(
+                "scale-to-zero-pod-retention-period",
+                dur(self.retention_period),
+                "must not be negative",
+            );
+        }
+        let tbc = self.target_burst_capacity;
+        if tbc < 0.0 && tbc != -1.0 {
+            return fail(
+                "target-burst-capacity",
+                tbc.to_string(),
+                "must be at least 0, or -1 for an activator always in the path",
+            );
+        }
+        let fraction = self.target_fraction;
+        if fraction <= 0.0 || fraction > 1.0 {
             return fail(
                 "container-concurrency-target-percentage",
                 (fraction * 100.0).to_string(),
                 "must be greater than 0 and at most 100",
             );
         }
-        if fraction * self.container_concurrency_target_default < TARGET_MIN {
+        if fraction * self.target_default < TARGET_MIN {
             return fail(
                 "container-concurrency-target-default",
-                self.container_concurrency_target_default.to_string(),
+                self.target_default.to_string(),
                 "times container-concurrency-target-percentage must be at least 0.01",
             );
         }
@@ -238,21 +344,11 @@ impl AutoscalerConfig {
                 "must be at least 0.01",
             );
         }
-        check_burst_capacity(self.target_burst_capacity).or_else(|rule| {
-            fail(
-                "target-burst-capacity",
-                self.target_burst_capacity.to_string(),
-                rule,
-            )
-        })?;
-        check_window(self.stable_window)
-            .or_else(|rule| fail("stable-window", format_duration(self.stable_window), rule))?;
-        self.validate_panic_window()?;
-        if self.panic_threshold_percentage <= 0.0 {
+        if self.activator_capacity < 1.0 {
             return fail(
-                "panic-threshold-percentage",
-                self.panic_threshold_percentage.to_string(),
-                "must be greater than 0",
+                "activator-capacity",
+                self.activator_capacity.to_string(),
+                "must be at least 1",
             );
         }
         for (key, rate) in [
@@ -263,100 +359,94 @@ impl AutoscalerConfig {
                 return fail(key, rate.to_string(), "must be greater than 1");
             }
         }
-        if self.scale_to_zero_grace_period.is_zero() {
-            return fail(
-                "scale-to-zero-grace-period",
-                "0s".into(),
-                "must be greater than 0",
-            );
+        let window = self.stable_window;
+        if window < WINDOW_MIN.as_nanos() as i128 || window > WINDOW_MAX.as_nanos() as i128 {
+            return fail("stable-window", dur(window), "must be between 6s and 1h");
         }
-        if self.scale_down_delay.subsec_nanos() != 0 {
+        if window % SECOND != 0 {
             return fail(
-                "scale-down-delay",
-                format_duration(self.scale_down_delay),
+                "stable-window",
+                dur(window),
                 "must be a whole number of seconds",
             );
         }
-        if self.activator_capacity < 1.0 {
-            return fail(
-                "activator-capacity",
-                self.activator_capacity.to_string(),
-                "must be at least 1",
-            );
-        }
-        self.validate_scale_bounds()
-    }
-
-    fn validate_panic_window(&self) -> Result<(), InvalidConfig> {
-        // Knative checks the effective window: at least one 1s bucket, at most the stable window.
         let pct = self.panic_window_percentage;
-        let stable = self.stable_window.as_secs_f64();
-        let effective = pct / 100.0 * stable;
-        if effective < 1.0 || pct > 100.0 {
-            let min = 100.0 / stable;
-            return Err(InvalidConfig::new(
-                Self::NAME,
+        if outside(pct, 1.0, 100.0) {
+            return fail(
                 "panic-window-percentage",
                 pct.to_string(),
-                format!(
-                    "must be between {min} and 100 so that the panic window is at least 1s of the {} stable window",
-                    format_duration(self.stable_window)
-                ),
-            ));
+                "must be between 1 and 100",
+            );
         }
-        Ok(())
+        self.check_scales()
     }
 
-    fn validate_scale_bounds(&self) -> Result<(), InvalidConfig> {
-        let invalid = |key: &str, value: String, rule: String| {
-            InvalidConfig::new(Self::NAME, key, value, rule)
+    fn check_scales(&self) -> Result<(), InvalidConfig> {
+        let fail = |key: &str, value: i64, rule: String| {
+            Err(InvalidConfig::new(
+                AutoscalerConfig::NAME,
+                key,
+                value.to_string(),
+                rule,
+            ))
         };
-        if self.initial_scale == 0 && !self.allow_zero_initial_scale {
-            return Err(invalid(
+        if self.initial_scale < 0 || (self.initial_scale == 0 && !self.allow_zero_initial_scale) {
+            return fail(
                 "initial-scale",
-                "0".into(),
-                "must be at least 1 unless allow-zero-initial-scale is true".into(),
-            ));
+                self.initial_scale,
+                "must be at least 1, or 0 when allow-zero-initial-scale is true".into(),
+            );
         }
-        if self.max_scale_limit > 0
-            && (self.max_scale == 0 || self.max_scale > self.max_scale_limit)
-        {
-            return Err(invalid(
+        if self.min_scale < 0 {
+            return fail("min-scale", self.min_scale, "must be at least 0".into());
+        }
+        let limit = self.max_scale_limit;
+        let least = i64::from(limit > 0);
+        if self.max_scale < least || (limit > 0 && self.max_scale > limit) {
+            return fail(
                 "max-scale",
-                self.max_scale.to_string(),
-                format!(
-                    "must be between 1 and max-scale-limit ({})",
-                    self.max_scale_limit
-                ),
-            ));
+                self.max_scale,
+                format!("must be between {least} and max-scale-limit ({limit})"),
+            );
         }
-        if self.max_scale > 0 && self.min_scale > self.max_scale {
-            return Err(invalid(
+        if limit < 0 {
+            return fail("max-scale-limit", limit, "must be at least 0".into());
+        }
+        if self.min_scale > self.max_scale && self.max_scale > 0 {
+            return fail(
                 "min-scale",
-                self.min_scale.to_string(),
+                self.min_scale,
                 format!("must be at most max-scale ({})", self.max_scale),
-            ));
+            );
         }
         Ok(())
     }
-}
 
-/// The rule for a target burst capacity: ≥ 0, or exactly -1.
-pub(crate) fn check_burst_capacity(tbc: f64) -> Result<(), &'static str> {
-    if tbc >= 0.0 || tbc == -1.0 {
-        Ok(())
-    } else {
-        Err("must be at least 0, or -1 for an activator always in the path")
-    }
-}
-
-/// The rule for a stable window: within [6s, 1h], in whole seconds.
-pub(crate) fn check_window(window: Duration) -> Result<(), &'static str> {
-    if window < WINDOW_MIN || window > WINDOW_MAX {
-        Err("must be between 6s and 1h")
-    } else if window.subsec_nanos() != 0 {
-        Err("must be a whole number of seconds")
-    } else {
-        Ok(())
+    /// The checked values as the typed config.
+    fn into_config(self, class: PodAutoscalerClass) -> AutoscalerConfig {
+        let count = |v: i64| u32::try_from(v).unwrap_or(0);
+        let duration = |nanos: i128| Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
+        AutoscalerConfig {
+            container_concurrency_target_fraction: self.target_fraction,
+            container_concurrency_target_default: self.target_default,
+            rps_target_default: self.rps_target_default,
+            target_burst_capacity: self.target_burst_capacity,
+            stable_window: duration(self.stable_window),
+            panic_window_percentage: self.panic_window_percentage,
+            panic_threshold_percentage: self.panic_threshold_percentage,
+            max_scale_up_rate: self.max_scale_up_rate,
+            max_scale_down_rate: self.max_scale_down_rate,
+            enable_scale_to_zero: self.enable_scale_to_zero,
+            scale_to_zero_grace_period: duration(self.grace_period),
+            scale_to_zero_pod_retention_period: duration(self.retention_period),
+            pod_autoscaler_class: class,
+            activator_capacity: self.activator_capacity,
+            initial_scale: count(self.initial_scale),
+            allow_zero_initial_scale: self.allow_zero_initial_scale,
+            min_scale: count(self.min_scale),
+            max_scale: count(self.max_scale),
+            scale_down_delay: duration(self.scale_down_delay),
+            max_scale_limit: count(self.max_scale_limit),
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{InvalidConfig, Lookup, Parser};
 use crate::api::{TemplateValues, render_template};
+use crate::goparse::is_quantity;
 
 /// `config-defaults`, with Knative's keys and defaults (`Default`).
 ///
@@ -75,15 +76,6 @@ impl Default for DefaultsConfig {
     }
 }
 
-const QUANTITY_KEYS: [&str; 6] = [
-    "revision-cpu-request",
-    "revision-cpu-limit",
-    "revision-memory-request",
-    "revision-memory-limit",
-    "revision-ephemeral-storage-request",
-    "revision-ephemeral-storage-limit",
-];
-
 impl DefaultsConfig {
     /// The config map's name.
     pub const NAME: &'static str = "config-defaults";
@@ -108,58 +100,75 @@ impl DefaultsConfig {
         "revision-ephemeral-storage-limit",
     ];
 
-    /// Parses the map, starting from Knative's defaults, and validates the result.
+    /// Parses the map as Knative's `NewDefaultsConfigFromMap`: keys in Knative's order
+    /// (the first bad value is reported), values as written (Go's `ParseInt`,
+    /// `ParseBool` and `ParseQuantity`, no trimming), then Knative's rules.
+    ///
+    /// `revision-response-start-timeout-seconds` defaults to `revision-timeout-seconds`
+    /// and an explicit 0 stays 0 (no response-start timeout); `enable-service-links`
+    /// other than `true`/`false` (any case) is Kubernetes' default, never an error.
     pub fn from_map(data: &(impl Lookup + ?Sized)) -> Result<Self, InvalidConfig> {
         let p = Parser::new(Self::NAME, data);
         let d = Self::default();
-        let timeout = whole(&p, "revision-timeout-seconds", d.revision_timeout_seconds)?;
-        // Knative reads an unset (or 0) response-start timeout as the revision timeout.
-        let response_start = match whole(&p, "revision-response-start-timeout-seconds", 0)? {
-            0 => timeout,
-            v => v,
+        let init_template = p
+            .value("init-container-name-template")
+            .unwrap_or(&d.init_container_name_template)
+            .to_owned();
+        let template = p
+            .value("container-name-template")
+            .unwrap_or(&d.container_name_template)
+            .to_owned();
+        let allow_zero = p.boolean(
+            "allow-container-concurrency-zero",
+            d.allow_container_concurrency_zero,
+        )?;
+        let service_links = match p.value("enable-service-links") {
+            None => d.enable_service_links,
+            Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+            Some(_) => None,
         };
-        let [cpu_req, cpu_lim, mem_req, mem_lim, eph_req, eph_lim] =
-            QUANTITY_KEYS.map(|key| quantity(&p, key));
-        let config = Self {
+        let timeout = p.int("revision-timeout-seconds", d.revision_timeout_seconds, 64)?;
+        let mut config = Self {
             revision_timeout_seconds: timeout,
-            max_revision_timeout_seconds: whole(
-                &p,
+            max_revision_timeout_seconds: p.int(
                 "max-revision-timeout-seconds",
                 d.max_revision_timeout_seconds,
+                64,
             )?,
-            revision_response_start_timeout_seconds: response_start,
-            revision_idle_timeout_seconds: whole(
-                &p,
+            revision_idle_timeout_seconds: p.int(
                 "revision-idle-timeout-seconds",
                 d.revision_idle_timeout_seconds,
+                64,
             )?,
-            container_concurrency: whole(&p, "container-concurrency", d.container_concurrency)?,
-            container_concurrency_max_limit: whole(
-                &p,
+            container_concurrency: p.int("container-concurrency", d.container_concurrency, 64)?,
+            container_concurrency_max_limit: p.int(
                 "container-concurrency-max-limit",
                 d.container_concurrency_max_limit,
+                64,
             )?,
-            allow_container_concurrency_zero: p.boolean(
-                "allow-container-concurrency-zero",
-                d.allow_container_concurrency_zero,
-            )?,
-            container_name_template: p.string("container-name-template", "user-container"),
-            init_container_name_template: p
-                .string("init-container-name-template", "init-container"),
-            enable_service_links: service_links(&p)?,
-            revision_cpu_request: cpu_req?,
-            revision_cpu_limit: cpu_lim?,
-            revision_memory_request: mem_req?,
-            revision_memory_limit: mem_lim?,
-            revision_ephemeral_storage_request: eph_req?,
-            revision_ephemeral_storage_limit: eph_lim?,
+            revision_cpu_request: quantity(&p, "revision-cpu-request")?,
+            revision_memory_request: quantity(&p, "revision-memory-request")?,
+            revision_ephemeral_storage_request: quantity(&p, "revision-ephemeral-storage-request")?,
+            revision_cpu_limit: quantity(&p, "revision-cpu-limit")?,
+            revision_memory_limit: quantity(&p, "revision-memory-limit")?,
+            revision_ephemeral_storage_limit: quantity(&p, "revision-ephemeral-storage-limit")?,
+            revision_response_start_timeout_seconds: timeout,
+            allow_container_concurrency_zero: allow_zero,
+            container_name_template: template,
+            init_container_name_template: init_template,
+            enable_service_links: service_links,
         };
+        config.revision_response_start_timeout_seconds =
+            p.int("revision-response-start-timeout-seconds", timeout, 64)?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Checks Knative's cross-field rules: timeouts ordered and positive, the
-    /// concurrency default within its limit, and name templates that render a DNS-1123 label.
+    /// Checks Knative's rules in Knative's order: the default timeout within the
+    /// maximum; the response-start and idle defaults, when positive, within the timeout;
+    /// the concurrency limit at least 1 and the default within it; name templates that
+    /// render. (Knative bounds nothing else: a zero or negative default timeout passes.)
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         let timeout = self.revision_timeout_seconds;
         let check = |ok: bool, key: &str, value: i64, rule: String| {
@@ -170,29 +179,31 @@ impl DefaultsConfig {
             }
         };
         check(
-            timeout >= 1,
+            timeout <= self.max_revision_timeout_seconds,
             "revision-timeout-seconds",
             timeout,
-            "must be at least 1".into(),
+            format!(
+                "must be at most max-revision-timeout-seconds ({})",
+                self.max_revision_timeout_seconds
+            ),
         )?;
-        check(
-            timeout <= self.max_revision_timeout_seconds,
-            "max-revision-timeout-seconds",
-            self.max_revision_timeout_seconds,
-            format!("must be at least revision-timeout-seconds ({timeout})"),
-        )?;
-        check(
-            (0..=timeout).contains(&self.revision_response_start_timeout_seconds),
-            "revision-response-start-timeout-seconds",
-            self.revision_response_start_timeout_seconds,
-            format!("must be between 0 and revision-timeout-seconds ({timeout})"),
-        )?;
-        check(
-            (0..=timeout).contains(&self.revision_idle_timeout_seconds),
-            "revision-idle-timeout-seconds",
-            self.revision_idle_timeout_seconds,
-            format!("must be between 0 and revision-timeout-seconds ({timeout})"),
-        )?;
+        for (key, value) in [
+            (
+                "revision-response-start-timeout-seconds",
+                self.revision_response_start_timeout_seconds,
+            ),
+            (
+                "revision-idle-timeout-seconds",
+                self.revision_idle_timeout_seconds,
+            ),
+        ] {
+            check(
+                value <= 0 || value <= timeout,
+                key,
+                value,
+                format!("must be at most revision-timeout-seconds ({timeout})"),
+            )?;
+        }
         check(
             self.container_concurrency_max_limit >= 1,
             "container-concurrency-max-limit",
@@ -222,26 +233,13 @@ impl DefaultsConfig {
     }
 }
 
-/// A whole number of seconds or a count (Knative reads these as int64).
-fn whole<L: Lookup + ?Sized>(
-    p: &Parser<'_, L>,
-    key: &str,
-    default: i64,
-) -> Result<i64, InvalidConfig> {
-    match p.raw(key) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<i64>()
-            .map_err(|_| p.invalid(key, raw, "must be a whole number")),
-    }
-}
-
+/// A Kubernetes quantity (`resource.ParseQuantity`, as written: `""` is refused).
 fn quantity<L: Lookup + ?Sized>(
     p: &Parser<'_, L>,
     key: &str,
 ) -> Result<Option<String>, InvalidConfig> {
-    match p.raw(key) {
-        None | Some("") => Ok(None),
+    match p.value(key) {
+        None => Ok(None),
         Some(raw) if is_quantity(raw) => Ok(Some(raw.to_owned())),
         Some(raw) => Err(p.invalid(
             key,
@@ -251,69 +249,19 @@ fn quantity<L: Lookup + ?Sized>(
     }
 }
 
-fn service_links<L: Lookup + ?Sized>(p: &Parser<'_, L>) -> Result<Option<bool>, InvalidConfig> {
-    match p.raw("enable-service-links") {
-        Some(raw) if raw.eq_ignore_ascii_case("default") => Ok(None),
-        Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        None => Ok(Some(false)),
-        Some(raw) => Err(p.invalid(
-            "enable-service-links",
-            raw,
-            "must be true, false or default",
-        )),
-    }
-}
-
-/// Kubernetes' quantity syntax: a signed decimal number, then an optional binary
-/// (`Ki`…`Ei`) or decimal (`n u m k M G T P E`) suffix or a decimal exponent (`e3`).
-pub(crate) fn is_quantity(s: &str) -> bool {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let end = digits
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(digits.len());
-    let (number, suffix) = digits.split_at(end);
-    let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
-    let suffix_ok = matches!(
-        suffix,
-        "" | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-            | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .map(|exp| exp.strip_prefix(['+', '-']).unwrap_or(exp))
-        .is_some_and(|exp| !exp.is_empty() && exp.bytes().all(|b| b.is_ascii_digit()));
-    number_ok && suffix_ok
-}
-
-/// Knative renders the template against sample metadata and requires a DNS-1123 label.
+/// Knative executes the template against empty metadata and requires only that it
+/// renders; knserve's renderer knows a subset of Go templates (see
+/// [`render_template`]), so a template outside it is refused here.
 fn check_name_template(template: &str) -> Result<(), String> {
     let empty = Default::default();
     let values = TemplateValues {
-        name: Some("foo"),
-        namespace: Some("bar"),
+        name: Some(""),
+        namespace: Some(""),
         annotations: Some(&empty),
         labels: Some(&empty),
         ..TemplateValues::default()
     };
-    let rendered = render_template(template, &values).map_err(|e| e.to_string())?;
-    if crate::api::is_dns1123_label(&rendered) {
-        Ok(())
-    } else {
-        Err(format!(
-            "must render a DNS-1123 label (lowercase letters, digits and '-', at most 63), rendered {rendered:?}"
-        ))
-    }
+    render_template(template, &values)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

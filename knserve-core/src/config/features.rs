@@ -245,7 +245,8 @@ fn flag<L: Lookup + ?Sized>(
 ) -> Result<Flag, InvalidConfig> {
     // Knative's `secure-pod-defaults` takes its own set of values (`allowed` is not one).
     let secure = key == "secure-pod-defaults";
-    match p.raw(key) {
+    // As written: Knative compares the value untrimmed (`" Enabled"` is not `Enabled`).
+    match p.value(key) {
         None => Ok(default),
         Some(raw) if raw.eq_ignore_ascii_case("enabled") => Ok(Flag::Enabled),
         Some(raw) if raw.eq_ignore_ascii_case("disabled") => Ok(Flag::Disabled),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{InvalidConfig, Lookup, Parser};
-use crate::api::{TemplateValues, is_dns1123_label, is_dns1123_subdomain, render_template};
+use crate::api::{TemplateValues, is_dns1123_subdomain, render_template};
 
 /// How a route answers plain HTTP (`http-protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +12,8 @@ pub enum HttpProtocol {
     Enabled,
     /// `Redirected`: redirect HTTP to HTTPS.
     Redirected,
+    /// `Disabled`: no plain HTTP, only HTTPS.
+    Disabled,
 }
 
 /// The parts of `config-network` that shape routes, with Knative's defaults (`Default`).
@@ -72,45 +74,66 @@ impl NetworkConfig {
         "cluster-domain",
     ];
 
-    /// Parses the map, starting from Knative's defaults, and validates the result.
+    /// Parses the map as Knative's `network.NewConfigFromMap` reads these keys: the
+    /// legacy camelCase spellings (`domainTemplate`, `tagTemplate`, `rolloutDuration`,
+    /// `defaultExternalScheme`, `ingress.class`, `httpProtocol`) are read and the
+    /// kebab-case ones win; strings are trimmed; the other keys Knative parses are
+    /// checked too (booleans, the TLS modes) though knserve does not use them.
     pub fn from_map(data: &(impl Lookup + ?Sized)) -> Result<Self, InvalidConfig> {
         let p = Parser::new(Self::NAME, data);
         let d = Self::default();
-        let rollout = match p.raw("rollout-duration") {
-            None => d.rollout_duration,
-            Some(raw) => raw.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-                p.invalid(
-                    "rollout-duration",
-                    raw,
-                    "must be a whole, non-negative number of seconds",
-                )
-            })?,
-        };
-        let http_protocol = match p.raw("http-protocol") {
-            None => d.http_protocol,
-            Some(raw) if raw.eq_ignore_ascii_case("enabled") => HttpProtocol::Enabled,
-            Some(raw) if raw.eq_ignore_ascii_case("redirected") => HttpProtocol::Redirected,
-            Some(raw) => {
-                return Err(p.invalid("http-protocol", raw, "must be Enabled or Redirected"));
-            }
-        };
-        let config = Self {
-            domain_template: p.string("domain-template", DEFAULT_DOMAIN_TEMPLATE),
-            tag_template: p.string("tag-template", DEFAULT_TAG_TEMPLATE),
-            default_external_scheme: p
-                .string("default-external-scheme", &d.default_external_scheme)
-                .to_ascii_lowercase(),
-            rollout_duration: rollout,
-            ingress_class: p.string("ingress-class", &d.ingress_class),
-            http_protocol,
+        let string =
+            |legacy: &str, key: &str, default: &str| p.string(key, &p.string(legacy, default));
+        let mut rollout = p.int("rolloutDuration", 0, 64)?;
+        for key in [
+            "autocreateClusterDomainClaims",
+            "autocreate-cluster-domain-claims",
+        ] {
+            p.boolean(key, false)?;
+        }
+        rollout = p.int("rollout-duration", rollout, 64)?;
+        for key in ["enable-mesh-pod-addressability", "internal-encryption"] {
+            p.boolean(key, false)?;
+        }
+        if rollout < 0 {
+            return Err(p.invalid(
+                "rollout-duration",
+                rollout.to_string(),
+                "must not be negative",
+            ));
+        }
+        let mut config = Self {
+            domain_template: string("domainTemplate", "domain-template", DEFAULT_DOMAIN_TEMPLATE),
+            tag_template: string("tagTemplate", "tag-template", DEFAULT_TAG_TEMPLATE),
+            default_external_scheme: string(
+                "defaultExternalScheme",
+                "default-external-scheme",
+                &d.default_external_scheme,
+            ),
+            rollout_duration: Duration::from_secs(rollout.unsigned_abs()),
+            ingress_class: string("ingress.class", "ingress-class", &d.ingress_class),
+            http_protocol: HttpProtocol::Enabled,
             cluster_domain: p.string("cluster-domain", &d.cluster_domain),
         };
         config.validate()?;
+        config.http_protocol = http_protocol(&p)?;
+        label_selector(&p, "namespace-wildcard-cert-selector")?;
+        for key in ["system-internal-tls", "cluster-local-domain-tls"] {
+            if let Some(v) = p.value(key) {
+                if !["", "enabled", "disabled"]
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(v))
+                {
+                    return Err(p.invalid(key, v, "must be Enabled or Disabled"));
+                }
+            }
+        }
         Ok(config)
     }
 
-    /// Checks that the templates render valid names from sample values, that the scheme
-    /// is `http` or `https` and that the cluster domain is a DNS subdomain.
+    /// Checks what Knative checks: the domain template renders a URL host without a
+    /// path or query, the tag template renders; and knserve's own `cluster-domain` is a
+    /// DNS subdomain.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         check_domain_template(&self.domain_template).map_err(|rule| {
             InvalidConfig::new(Self::NAME, "domain-template", &self.domain_template, rule)
@@ -118,22 +141,6 @@ impl NetworkConfig {
         check_tag_template(&self.tag_template).map_err(|rule| {
             InvalidConfig::new(Self::NAME, "tag-template", &self.tag_template, rule)
         })?;
-        if !matches!(self.default_external_scheme.as_str(), "http" | "https") {
-            return Err(InvalidConfig::new(
-                Self::NAME,
-                "default-external-scheme",
-                &self.default_external_scheme,
-                "must be http or https",
-            ));
-        }
-        if self.ingress_class.is_empty() {
-            return Err(InvalidConfig::new(
-                Self::NAME,
-                "ingress-class",
-                "",
-                "must not be empty",
-            ));
-        }
         if !is_dns1123_subdomain(&self.cluster_domain) {
             return Err(InvalidConfig::new(
                 Self::NAME,
@@ -146,40 +153,84 @@ impl NetworkConfig {
     }
 }
 
-/// Knative renders the domain template with sample values and requires a host name
-/// that keeps routes apart, so `Name` and `Namespace` must both appear.
+/// `http-protocol` (or the legacy `httpProtocol`), as written: empty or `enabled`,
+/// `redirected`, `disabled`, any case.
+fn http_protocol<L: Lookup + ?Sized>(p: &Parser<'_, L>) -> Result<HttpProtocol, InvalidConfig> {
+    let (key, value) = match (p.value("http-protocol"), p.value("httpProtocol")) {
+        (Some(v), _) => ("http-protocol", v),
+        (None, Some(v)) => ("httpProtocol", v),
+        (None, None) => return Ok(HttpProtocol::Enabled),
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "" | "enabled" => Ok(HttpProtocol::Enabled),
+        "redirected" => Ok(HttpProtocol::Redirected),
+        "disabled" => Ok(HttpProtocol::Disabled),
+        _ => Err(p.invalid(key, value, "must be Enabled, Redirected or Disabled")),
+    }
+}
+
+/// Knative renders the template with `foo`, `bar` and `baz.com` and parses
+/// `https://<result>` as a URL: it needs a host and no path or query.
 fn check_domain_template(template: &str) -> Result<(), String> {
     let empty = Default::default();
     let values = TemplateValues {
-        name: Some("sample-name"),
-        namespace: Some("sample-namespace"),
-        domain: Some("example.com"),
+        name: Some("foo"),
+        namespace: Some("bar"),
+        domain: Some("baz.com"),
         annotations: Some(&empty),
         labels: Some(&empty),
         tag: None,
     };
-    let host = render_template(template, &values).map_err(|e| e.to_string())?;
-    if !is_dns1123_subdomain(&host) {
-        return Err(format!("must render a valid host name, rendered {host:?}"));
+    let rendered = render_template(template, &values).map_err(|e| e.to_string())?;
+    let end = rendered.find(['/', '?', '#']).unwrap_or(rendered.len());
+    let (authority, rest) = rendered.split_at(end);
+    let rest = rest.split('#').next().unwrap_or("");
+    if !matches!(rest, "" | "/") {
+        return Err(format!(
+            "must not render a path or query, rendered {rendered:?}"
+        ));
     }
-    if !host.contains("sample-name") || !host.contains("sample-namespace") {
-        return Err("must use both {{.Name}} and {{.Namespace}}".to_owned());
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || host_port.starts_with('[') => (h, p),
+        _ => (host_port, ""),
+    };
+    // Go's url.Parse allows in a host what `shouldEscape` does not escape there, and
+    // any non-ASCII byte.
+    let host_ok = host.bytes().all(|b| {
+        !b.is_ascii() || b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=[]<>\"%:".contains(&b)
+    });
+    if host.is_empty() || !host_ok || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("must render a URL host, rendered {rendered:?}"));
     }
     Ok(())
 }
 
+/// Knative only requires that the tag template renders with `foo` and `v2`.
 fn check_tag_template(template: &str) -> Result<(), String> {
     let values = TemplateValues {
-        name: Some("sample-name"),
-        tag: Some("sample-tag"),
+        name: Some("foo"),
+        tag: Some("v2"),
         ..TemplateValues::default()
     };
-    let name = render_template(template, &values).map_err(|e| e.to_string())?;
-    if !is_dns1123_label(&name) {
-        return Err(format!("must render a DNS-1123 label, rendered {name:?}"));
+    render_template(template, &values)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Knative reads `key` as a YAML `LabelSelector` (`matchLabels`, `matchExpressions`);
+/// knserve does not use it, but a value Knative cannot read is refused as Knative does.
+fn label_selector<L: Lookup + ?Sized>(p: &Parser<'_, L>, key: &str) -> Result<(), InvalidConfig> {
+    let Some(raw) = p.value(key).filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    match crate::api::decode::yaml_to_json(raw) {
+        Err(e) => Err(p.invalid(key, raw, format!("must be a YAML label selector: {e}"))),
+        Ok(Some(json)) if !(json.value.is_object() || json.value.is_null()) => Err(p.invalid(
+            key,
+            raw,
+            "must be a YAML label selector (a mapping with matchLabels or matchExpressions)",
+        )),
+        Ok(_) => Ok(()),
     }
-    if !name.contains("sample-name") || !name.contains("sample-tag") {
-        return Err("must use both {{.Tag}} and {{.Name}}".to_owned());
-    }
-    Ok(())
 }

@@ -3,8 +3,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::duration::parse_duration;
+use crate::duration::{DurationError, parse_duration};
 use crate::error::InvalidConfig;
+use crate::goparse::{parse_bool, parse_float, parse_int};
+
+/// A Go duration in nanoseconds, negative ones included; `None` where Go refuses it.
+pub(crate) fn parse_signed_duration(raw: &str) -> Option<i128> {
+    match parse_duration(raw) {
+        Ok(d) => Some(d.as_nanos() as i128),
+        Err(DurationError::Negative(_)) => {
+            let magnitude = parse_duration(&raw[1..]).ok()?;
+            Some(-(magnitude.as_nanos() as i128))
+        }
+        Err(_) => None,
+    }
+}
 
 /// A read-only string map: a ConfigMap's `data`, annotations, or environment variables.
 pub trait Lookup {
@@ -70,47 +83,72 @@ impl<'a, L: Lookup + ?Sized> Parser<'a, L> {
         self.data.lookup(key).map(str::trim)
     }
 
-    /// A string value, or `default`.
+    /// The value of `key` exactly as written, if present. Knative trims only strings
+    /// (`configmap.AsString`); numbers, booleans and durations are parsed as written.
+    pub fn value(&self, key: &str) -> Option<&'a str> {
+        self.data.lookup(key)
+    }
+
+    /// A trimmed string value, or `default` (Knative's `AsString`).
     pub fn string(&self, key: &str, default: &str) -> String {
         self.raw(key).unwrap_or(default).to_owned()
     }
 
-    /// A 64-bit float, or `default`.
+    /// A 64-bit float as Go's `strconv.ParseFloat` reads it (`NaN`, `Inf` and hex
+    /// floats included), or `default`.
     pub fn float(&self, key: &str, default: f64) -> Result<f64, InvalidConfig> {
-        self.parsed(key, default, "must be a number", |s| {
-            s.parse::<f64>().ok().filter(|v| v.is_finite())
-        })
+        self.parsed(key, default, "must be a number", parse_float)
     }
 
-    /// A base-10 integer that fits Knative's int32 and is not negative, or `default`.
+    /// A base-10 integer of `bits` bits (Go's `strconv.ParseInt(s, 10, bits)`), or
+    /// `default`.
+    pub fn int(&self, key: &str, default: i64, bits: u32) -> Result<i64, InvalidConfig> {
+        let rule = format!("must be a whole number that fits {bits} bits");
+        self.parsed(key, default, &rule, |s| parse_int(s, bits).ok())
+    }
+
+    /// A base-10 integer that fits Knative's int32 and is not negative, or `default`
+    /// (for knserve's own settings; the value is trimmed).
     pub fn count(&self, key: &str, default: u32) -> Result<u32, InvalidConfig> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(raw) => parse_int(raw, 32)
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| {
+                    self.invalid(key, raw, "must be a whole number between 0 and 2147483647")
+                }),
+        }
+    }
+
+    /// A Go boolean (`strconv.ParseBool`: `1 t T TRUE true True`, `0 f F FALSE false
+    /// False`), or `default`; any other spelling is an error, as in Knative.
+    pub fn boolean(&self, key: &str, default: bool) -> Result<bool, InvalidConfig> {
         self.parsed(
             key,
             default,
-            "must be a whole number between 0 and 2147483647",
-            |s| s.parse::<i32>().ok().and_then(|v| u32::try_from(v).ok()),
+            "must be a Go boolean (true, false, 1, 0, t, f, TRUE, FALSE, True, False, T, F)",
+            parse_bool,
         )
     }
 
-    /// `true` or `false` (any case), or `default`.
-    ///
-    /// Knative reads anything but `true` as false; a typo there silently disables a
-    /// feature, so other spellings are rejected here instead.
-    pub fn boolean(&self, key: &str, default: bool) -> Result<bool, InvalidConfig> {
-        self.parsed(key, default, "must be true or false", |s| {
-            if s.eq_ignore_ascii_case("true") {
-                Some(true)
-            } else if s.eq_ignore_ascii_case("false") {
-                Some(false)
-            } else {
-                None
-            }
-        })
+    /// A Go duration, which may be negative (Knative's `AsDuration`), or `default`.
+    pub fn signed_duration(&self, key: &str, default: i128) -> Result<i128, InvalidConfig> {
+        match self.value(key) {
+            None => Ok(default),
+            Some(raw) => parse_signed_duration(raw).ok_or_else(|| {
+                self.invalid(
+                    key,
+                    raw,
+                    "must be a Go duration such as \"60s\" or \"1m30s\"",
+                )
+            }),
+        }
     }
 
     /// A non-negative Go duration, or `default`.
     pub fn duration(&self, key: &str, default: Duration) -> Result<Duration, InvalidConfig> {
-        match self.raw(key) {
+        match self.value(key) {
             None => Ok(default),
             Some(raw) => parse_duration(raw).map_err(|e| {
                 let rule = match e {
@@ -129,7 +167,7 @@ impl<'a, L: Lookup + ?Sized> Parser<'a, L> {
         rule: &str,
         parse: impl FnOnce(&str) -> Option<T>,
     ) -> Result<T, InvalidConfig> {
-        match self.raw(key) {
+        match self.value(key) {
             None => Ok(default),
             Some(raw) => parse(raw).ok_or_else(|| self.invalid(key, raw, rule)),
         }

@@ -8,7 +8,7 @@ use super::service::reconcile_service;
 use super::types::{Applied, ApplyAction, ApplyContext, ServiceSet};
 use crate::api::keys::{self, RoutingState};
 use crate::api::{
-    Configuration, ObjectMeta, OwnerReference, Revision, Route, Service, check_byo_name_changed,
+    Configuration, ObjectMeta, OwnerReference, Resource, Revision, Route, Service,
     template_revision_name,
 };
 use crate::autoscaler::unknown_annotations;
@@ -41,16 +41,15 @@ pub fn apply(
         service.metadata.namespace = Some(DEFAULT_NAMESPACE.to_owned());
     }
     service.status = None;
-    service.validate(ctx.config)?;
-    service.set_defaults(&ctx.config.defaults);
-    service.validate(ctx.config)?;
     if let Some(prev) = previous {
-        if let Some(error) =
-            check_byo_name_changed(&prev.service.spec.template, &service.spec.template)
-        {
-            return Err(error.under("spec.template").into());
-        }
+        keep_stored_template(&prev.service, &mut service, ctx);
     }
+    let old = previous.map(|p| Resource::Service(p.service.clone()));
+    let mut resource = Resource::Service(service);
+    resource.admit(old.as_ref(), None, ctx.config)?;
+    let Resource::Service(service) = resource else {
+        unreachable!("admission keeps the kind");
+    };
     let warnings = unknown_annotations(&service.spec.template.metadata.annotations)
         .into_iter()
         .map(|e| e.under("spec.template.metadata").to_string())
@@ -74,6 +73,22 @@ pub fn apply(
         new_revision,
         warnings,
     })
+}
+
+/// What `kubectl apply` does before Knative's webhook sees an update: the stored
+/// object's defaults come back with the merge. Knative does not default a template whose
+/// BYO name is unchanged, so a re-applied manifest must carry them to compare equal: when
+/// the new template, defaulted, is the stored one, the stored one is used.
+fn keep_stored_template(stored: &Service, service: &mut Service, ctx: &ApplyContext<'_>) {
+    let name = service.spec.template.metadata.name.as_deref().unwrap_or("");
+    if name.is_empty() || stored.spec.template.metadata.name.as_deref() != Some(name) {
+        return;
+    }
+    let mut defaulted = service.clone();
+    defaulted.set_defaults(&ctx.config.defaults);
+    if defaulted.spec.template == stored.spec.template {
+        service.spec.template = stored.spec.template.clone();
+    }
 }
 
 fn is_unchanged(prev: &ServiceSet, service: &Service) -> bool {

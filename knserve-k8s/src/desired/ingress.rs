@@ -154,7 +154,8 @@ fn ingress(
         Some(p) if p.eq_ignore_ascii_case("redirected") => "Redirected",
         Some(_) => "Enabled",
         None => match settings.network.http_protocol {
-            HttpProtocol::Enabled => "Enabled",
+            // KIngress has no "Disabled" HTTP option; knserve keeps plain HTTP served.
+            HttpProtocol::Enabled | HttpProtocol::Disabled => "Enabled",
             HttpProtocol::Redirected => "Redirected",
         },
     };

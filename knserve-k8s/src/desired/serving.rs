@@ -7,8 +7,8 @@
 //! the children to apply and the status to write.
 //!
 //! Choices:
-//! - The webhook validates and defaults at admission; the reconcilers check the same
-//!   rules again, so a cluster without the webhook still reports a bad object: `Ready`
+//! - The webhook defaults and validates at admission; the reconcilers check the same
+//!   rules again, in the same order (defaults first, as Knative's webhook), so a cluster without the webhook still reports a bad object: `Ready`
 //!   (and, for a Service, `ConfigurationsReady`) is `False` with reason
 //!   [`INVALID_SPEC`] and the rule's message, and no children are written.
 //! - Defaults are applied in memory before the children are built, so children are
@@ -57,10 +57,10 @@ pub fn service(
         Ok(core) => core,
         Err(message) => return invalid_service(service, message, now),
     };
+    core.set_defaults(&config.defaults);
     if let Err(errors) = core.validate(config) {
         return invalid_service(service, errors.to_string(), now);
     }
-    core.set_defaults(&config.defaults);
     let mut wanted_config = core.make_configuration();
     let wanted_route = core.make_route();
     if wanted_route
@@ -159,10 +159,10 @@ pub fn configuration(
         Ok(core) => core,
         Err(message) => return invalid_configuration(configuration, message, now),
     };
+    core.set_defaults(&config.defaults);
     if let Err(errors) = core.validate(config) {
         return invalid_configuration(configuration, errors.to_string(), now);
     }
-    core.set_defaults(&config.defaults);
     let mut revisions: Vec<api::Revision> = owned.iter().filter_map(|r| convert(r).ok()).collect();
     let routes_annotated = core.metadata.annotation(ROUTES_ANNOTATION).is_some();
     let mut name_taken = None;
@@ -291,10 +291,10 @@ pub fn route_status(
         Ok(core) => core,
         Err(message) => return invalid(message),
     };
+    core.set_defaults();
     if let Err(errors) = core.validate() {
         return invalid(errors.to_string());
     }
-    core.set_defaults();
     let configurations: Vec<api::Configuration> = configurations
         .iter()
         .filter_map(|c| convert(c).ok())

@@ -1,13 +1,18 @@
 //! The admission decision: pure, from an `AdmissionRequest` to an `AdmissionResponse`.
 //!
+//! Both endpoints go through knserve-core's admission entry point, in Knative's order:
+//! `/defaulting` is [`Resource::set_defaults_within`], `/validation` is
+//! [`Resource::validate_within`] (the API server runs the mutating webhook before the
+//! validating one, so `/validation` sees defaulted objects, as in Knative).
+//!
 //! Choices where Knative leaves room:
-//! - Validation does not default first: the API server runs the mutating webhook before
-//!   the validating one, so `/validation` sees defaulted objects, as in Knative.
 //! - Every denial carries HTTP code 400 (`BadRequest`), including an object that does
 //!   not decode and a kind this webhook does not serve.
-//! - `creator`/`lastModifier` annotations are recorded on Services, Configurations and
-//!   Routes (the kinds users write); Revisions are written by the controller and get
-//!   none. On UPDATE `lastModifier` changes only when the defaulted spec changed.
+//! - `creator`/`lastModifier` annotations are recorded as Knative's `SetUserInfo` does:
+//!   on Services, and on Configurations and Routes no Service owns; on UPDATE
+//!   `lastModifier` changes only when the defaulted spec changed.
+
+use std::collections::BTreeMap;
 
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::response::StatusSummary;
@@ -16,8 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use knserve_core::api::keys::{CREATOR_ANNOTATION, UPDATER_ANNOTATION};
-use knserve_core::api::{Configuration, Revision, Route, Service, ValidationConfig};
+use knserve_core::api::{Configuration, Resource, Revision, Route, Service, ValidationConfig};
 use knserve_core::autoscaler::unknown_annotations;
 use knserve_core::error::{FieldError, ValidationErrors};
 
@@ -128,10 +132,7 @@ struct Verdict {
 /// What the webhook needs of each kind.
 trait Admitted: Serialize + DeserializeOwned {
     const KIND: &'static str;
-    /// Whether `creator`/`lastModifier` are recorded.
-    const RECORDS_USER: bool = true;
-    fn default_with(&mut self, config: &ValidationConfig);
-    fn check(&self, old: Option<&Self>, config: &ValidationConfig) -> Result<(), ValidationErrors>;
+    fn into_resource(self) -> Resource;
     /// Problems worth telling the user that do not deny the request.
     fn warnings(&self) -> Vec<FieldError>;
 }
@@ -142,14 +143,8 @@ fn under(prefix: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
 
 impl Admitted for Service {
     const KIND: &'static str = "Service";
-    fn default_with(&mut self, config: &ValidationConfig) {
-        self.set_defaults(&config.defaults);
-    }
-    fn check(&self, old: Option<&Self>, config: &ValidationConfig) -> Result<(), ValidationErrors> {
-        old.map_or_else(
-            || self.validate(config),
-            |old| self.validate_update(old, config),
-        )
+    fn into_resource(self) -> Resource {
+        Resource::Service(self)
     }
     fn warnings(&self) -> Vec<FieldError> {
         let template = &self.spec.template.metadata.annotations;
@@ -159,14 +154,8 @@ impl Admitted for Service {
 
 impl Admitted for Configuration {
     const KIND: &'static str = "Configuration";
-    fn default_with(&mut self, config: &ValidationConfig) {
-        self.set_defaults(&config.defaults);
-    }
-    fn check(&self, old: Option<&Self>, config: &ValidationConfig) -> Result<(), ValidationErrors> {
-        old.map_or_else(
-            || self.validate(config),
-            |old| self.validate_update(old, config),
-        )
+    fn into_resource(self) -> Resource {
+        Resource::Configuration(self)
     }
     fn warnings(&self) -> Vec<FieldError> {
         let template = &self.spec.template.metadata.annotations;
@@ -176,15 +165,8 @@ impl Admitted for Configuration {
 
 impl Admitted for Revision {
     const KIND: &'static str = "Revision";
-    const RECORDS_USER: bool = false;
-    fn default_with(&mut self, config: &ValidationConfig) {
-        self.set_defaults(&config.defaults);
-    }
-    fn check(&self, old: Option<&Self>, config: &ValidationConfig) -> Result<(), ValidationErrors> {
-        old.map_or_else(
-            || self.validate(config),
-            |old| self.validate_update(old, config),
-        )
+    fn into_resource(self) -> Resource {
+        Resource::Revision(self)
     }
     fn warnings(&self) -> Vec<FieldError> {
         under("metadata", unknown_annotations(&self.metadata.annotations))
@@ -193,15 +175,8 @@ impl Admitted for Revision {
 
 impl Admitted for Route {
     const KIND: &'static str = "Route";
-    fn default_with(&mut self, _config: &ValidationConfig) {
-        self.set_defaults();
-    }
-    fn check(
-        &self,
-        _old: Option<&Self>,
-        _config: &ValidationConfig,
-    ) -> Result<(), ValidationErrors> {
-        self.validate()
+    fn into_resource(self) -> Resource {
+        Resource::Route(self)
     }
     fn warnings(&self) -> Vec<FieldError> {
         Vec::new()
@@ -218,6 +193,9 @@ fn admit<T: Admitted>(
         Operation::Update => Some(as_json(request.old_object.as_ref(), "oldObject")?),
         _ => None,
     };
+    let old: Option<Resource> = old
+        .map(|o| decode_as::<T>(&o, "oldObject").map(T::into_resource))
+        .transpose()?;
     match kind {
         ReviewKind::Mutate => Ok(Verdict {
             patch: defaulting_patch::<T>(&object, old.as_ref(), request, config)?,
@@ -225,9 +203,11 @@ fn admit<T: Admitted>(
         }),
         ReviewKind::Validate => {
             let typed: T = decode_as(&object, "object")?;
-            let old: Option<T> = old.map(|o| decode_as(&o, "oldObject")).transpose()?;
-            typed.check(old.as_ref(), config).map_err(Denied::Invalid)?;
             let warnings = typed.warnings().iter().map(ToString::to_string).collect();
+            typed
+                .into_resource()
+                .validate_within(old.as_ref(), config)
+                .map_err(Denied::Invalid)?;
             Ok(Verdict {
                 patch: Vec::new(),
                 warnings,
@@ -250,54 +230,44 @@ fn decode_as<T: Admitted>(value: &Value, which: &'static str) -> Result<T, Denie
     })
 }
 
-/// The patch from the object as sent to the object with its spec defaulted and, for
-/// the kinds that record them, the user annotations set.
+/// The patch from the object as sent to the object defaulted by
+/// [`Resource::set_defaults_within`]: its spec, and the `creator`/`lastModifier`
+/// annotations it records.
 fn defaulting_patch<T: Admitted>(
     object: &Value,
-    old: Option<&Value>,
+    old: Option<&Resource>,
     request: &AdmissionRequest<DynamicObject>,
     config: &ValidationConfig,
 ) -> Result<Vec<PatchOp>, Denied> {
-    let mut typed: T = decode_as(object, "object")?;
-    typed.default_with(config);
+    let mut typed = decode_as::<T>(object, "object")?.into_resource();
+    let username = request
+        .user_info
+        .username
+        .as_deref()
+        .filter(|u| !u.is_empty());
+    typed.set_defaults_within(old, username, &config.defaults);
     let mut target = object.clone();
     let defaulted = serde_json::to_value(&typed).unwrap_or(Value::Null);
     if let (Some(spec), Some(map)) = (defaulted.get("spec"), target.as_object_mut()) {
         map.insert("spec".into(), spec.clone());
     }
-    let username = request.user_info.username.as_deref().unwrap_or_default();
-    if T::RECORDS_USER && !username.is_empty() {
-        record_user(&mut target, old, username);
-    }
-    Ok(diff(object, &target))
-}
-
-/// Sets `creator` and `lastModifier` on CREATE (no `old`), and `lastModifier` on an
-/// UPDATE that changed the spec, as Knative's `SetUserInfo` does.
-fn record_user(target: &mut Value, old: Option<&Value>, username: &str) {
-    let keys: &[&str] = match old {
-        None => &[CREATOR_ANNOTATION, UPDATER_ANNOTATION],
-        Some(old) if old.get("spec") != target.get("spec") => &[UPDATER_ANNOTATION],
-        Some(_) => &[],
-    };
-    if keys.is_empty() {
-        return;
-    }
-    let Some(metadata) = target.as_object_mut().map(|map| {
-        map.entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()))
-    }) else {
-        return;
-    };
-    let Some(annotations) = metadata.as_object_mut().map(|meta| {
-        meta.entry("annotations")
-            .or_insert_with(|| Value::Object(Default::default()))
-    }) else {
-        return;
-    };
-    if let Some(annotations) = annotations.as_object_mut() {
-        for key in keys {
-            annotations.insert((*key).to_owned(), Value::String(username.to_owned()));
+    let annotations = &typed.metadata().annotations;
+    let sent: BTreeMap<String, String> = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    if *annotations != sent {
+        if let Some(meta) = target
+            .as_object_mut()
+            .map(|m| {
+                m.entry("metadata")
+                    .or_insert_with(|| Value::Object(Default::default()))
+            })
+            .and_then(Value::as_object_mut)
+        {
+            let value = serde_json::to_value(annotations).unwrap_or(Value::Null);
+            meta.insert("annotations".into(), value);
         }
     }
+    Ok(diff(object, &target))
 }

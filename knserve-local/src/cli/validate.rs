@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use http::{Method, StatusCode};
 use knserve_core::api::{Resource, ValidationConfig, parse_yaml};
-use knserve_core::config::DefaultsConfig;
 
 use super::apply::read_file;
 use super::client::{AdminClient, ClientError};
@@ -24,8 +23,8 @@ pub struct ValidationReport {
 }
 
 /// Validates `yaml` without a server, as `POST /v1/apply` would with a stock
-/// configuration: each Service is defaulted (namespace `default`, then Knative's
-/// defaults) and checked against [`ValidationConfig::default`].
+/// configuration: each Service is admitted as a create ([`Resource::admit`]: Knative's
+/// defaults, then its rules) in namespace `default` against [`ValidationConfig::default`].
 ///
 /// Choice: only `Service` documents are accepted, since `apply` takes only Services;
 /// any other kind is reported as an error.
@@ -52,13 +51,13 @@ pub fn validate_locally(yaml: &str) -> ValidationReport {
         if service.metadata.namespace().is_empty() {
             service.metadata.namespace = Some("default".to_owned());
         }
-        service.set_defaults(&DefaultsConfig::default());
         let label = format!(
             "Service {}/{}",
             service.metadata.namespace(),
             service.metadata.name()
         );
-        match service.validate(&ValidationConfig::default()) {
+        let mut resource = Resource::Service(service);
+        match resource.admit(None, None, &ValidationConfig::default()) {
             Ok(()) => report.valid.push(format!("{label}: valid")),
             Err(errors) => report
                 .errors

@@ -1,68 +1,94 @@
-//! Rules for object metadata (§1.6 rules 6–8).
+//! Rules for object metadata: names, the annotations a parent may not carry, the
+//! duration annotations and the owner labels (Knative's `apis.ValidateObjectMetadata`
+//! and `serving.ValidateObjectMetadata`).
+//!
+//! Knative does not check the visibility label's value (any value other than
+//! `cluster-local` is public), so neither does knserve.
 
-use crate::api::keys::{
-    AUTOSCALING_ANNOTATION_PREFIX, VISIBILITY_CLUSTER_LOCAL, VISIBILITY_LABEL,
-    VISIBILITY_LABEL_LEGACY,
-};
+use crate::api::keys::{CONFIGURATION_LABEL, SERVICE_LABEL};
 use crate::api::meta::ObjectMeta;
-use crate::api::naming::{MAX_NAME_LENGTH, dns1035_violation, is_dns1035_label};
+use crate::api::naming::{dns1035_prefix_violation, dns1035_violation};
 use crate::duration::parse_duration;
 use crate::error::ValidationErrors;
 
-/// `metadata.name` must be a DNS-1035 label; `generateName` may stand in for it.
+/// Annotations of the autoscaling group: Knative matches the group without the slash.
+const AUTOSCALING_GROUP: &str = "autoscaling.knative.dev";
+
+/// `metadata.name` and `metadata.generateName`, as `apis.ValidateObjectMetadata`:
+/// `generateName` must be a DNS-1035 prefix, `name` a DNS-1035 label, one of them set.
+/// Only the first problem is reported, as in Knative.
 pub(super) fn validate_name(meta: &ObjectMeta, errors: &mut ValidationErrors) {
-    match (meta.name.as_deref(), meta.generate_name.as_deref()) {
-        (Some(name), _) if !name.is_empty() => {
-            if let Some(rule) = dns1035_violation(name) {
-                errors.add("metadata.name", rule);
-            }
-        }
-        (_, Some(prefix)) if !prefix.is_empty() => {
-            // The API server appends 5 characters; the prefix must leave a valid label.
-            let sample = format!("{prefix}abcde");
-            if sample.len() > MAX_NAME_LENGTH || !is_dns1035_label(&sample) {
-                errors.add(
-                    "metadata.generateName",
-                    format!("must be the prefix of a DNS-1035 label of at most 58 characters, got {prefix:?}"),
-                );
-            }
-        }
-        _ => errors.add("metadata.name", "is required (or metadata.generateName)"),
+    let name = meta.name.as_deref().unwrap_or("");
+    let generate_name = meta.generate_name.as_deref().unwrap_or("");
+    if let Some(rule) = dns1035_prefix_violation(generate_name) {
+        errors.add("metadata.generateName", rule);
+    } else if let Some(rule) = (!name.is_empty())
+        .then(|| dns1035_violation(name))
+        .flatten()
+    {
+        errors.add("metadata.name", rule);
+    } else if name.is_empty() && generate_name.is_empty() {
+        errors.add("metadata.name", "is required (or metadata.generateName)");
     }
 }
 
-/// The metadata of a Service, Configuration or Route: a valid name, no autoscaling
-/// annotations (they belong on the template) and a valid visibility label.
+/// The metadata of a Service, Configuration or Route: a valid name and no autoscaling
+/// annotations (they belong on the template).
 pub(super) fn validate_parent_meta(meta: &ObjectMeta, errors: &mut ValidationErrors) {
     validate_name(meta, errors);
     for key in meta.annotations.keys() {
-        if key.starts_with(AUTOSCALING_ANNOTATION_PREFIX) {
+        if key.starts_with(AUTOSCALING_GROUP) {
             errors.add(
-                format!("metadata.annotations[{key}]"),
+                format!("metadata.annotations.{key}"),
                 "autoscaling annotations must be put under spec.template.metadata.annotations to take effect",
             );
         }
     }
-    for key in [VISIBILITY_LABEL, VISIBILITY_LABEL_LEGACY] {
-        if let Some(value) = meta.label(key).filter(|v| *v != VISIBILITY_CLUSTER_LOCAL) {
-            errors.add(
-                format!("metadata.labels[{key}]"),
-                format!("must be \"cluster-local\", got {value:?}"),
-            );
-        }
+}
+
+/// An owner label (`serving.knative.dev/service` on a Configuration or Route,
+/// `serving.knative.dev/configuration` on a Revision) must name an owner reference of
+/// that kind.
+pub(super) fn validate_owner_label(
+    meta: &ObjectMeta,
+    owner_kind: &str,
+    errors: &mut ValidationErrors,
+) {
+    let label = match owner_kind {
+        "Service" => SERVICE_LABEL,
+        _ => CONFIGURATION_LABEL,
+    };
+    let Some(value) = meta.label(label) else {
+        return;
+    };
+    let owned = meta
+        .owner_references
+        .iter()
+        .any(|r| r.kind == owner_kind && r.name == value);
+    if !owned {
+        errors.add(
+            format!("metadata.labels.{label}"),
+            format!("must name an owner reference of kind {owner_kind}, got {value:?}"),
+        );
     }
 }
 
-/// A duration annotation (`rollout-duration`, `progress-deadline`): a Go duration of
-/// whole seconds, not negative.
+/// A duration annotation (`rollout-duration`, `progress-deadline`) under any of `keys`
+/// (the first present wins): when not empty, a Go duration of whole seconds, not negative.
 pub(super) fn validate_duration_annotation(
     meta: &ObjectMeta,
-    key: &str,
+    keys: &[&str],
     errors: &mut ValidationErrors,
 ) {
-    let Some(value) = meta.annotation(key) else {
+    let Some((key, value)) = keys
+        .iter()
+        .find_map(|k| meta.annotation(k).map(|v| (*k, v)))
+    else {
         return;
     };
+    if value.is_empty() {
+        return;
+    }
     let rule = match parse_duration(value) {
         Err(crate::duration::DurationError::Negative(_)) => "must not be negative",
         Err(_) => "must be a Go duration such as \"60s\" or \"2m\"",
@@ -70,7 +96,7 @@ pub(super) fn validate_duration_annotation(
         Ok(_) => return,
     };
     errors.add(
-        format!("metadata.annotations[{key}]"),
+        format!("metadata.annotations.{key}"),
         format!("{rule}, got {value:?}"),
     );
 }

@@ -12,6 +12,7 @@
 //! with no path (a feature flag that is off: multiple containers, init containers, a
 //! volume kind, mount propagation, writable claims), knserve names the field.
 
+mod apiserver;
 mod container;
 mod context;
 mod fieldmask;
@@ -21,9 +22,11 @@ mod probe;
 mod resources;
 mod revision;
 mod security;
+mod template;
 mod traffic;
 mod volume;
 
+pub(crate) use self::apiserver::{generated_name, validate_create_meta, validate_update_meta};
 pub use self::container::RESERVED_PORTS;
 pub use self::context::ValidationConfig;
 pub use self::revision::validate_revision_spec;

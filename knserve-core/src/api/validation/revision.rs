@@ -7,15 +7,10 @@ use serde_json::Value;
 use super::container::{Role, validate_container};
 use super::context::ValidationConfig;
 use super::fieldmask::{NOT_ALLOWED, POD_SPEC, gated_pod_fields};
-use super::meta::{validate_duration_annotation, validate_name};
 use super::security::validate_pod_security_context;
 use super::volume::validate_volumes;
 use crate::api::container::{Container, ContainerPort, Volume};
-use crate::api::keys::PROGRESS_DEADLINE_ANNOTATION;
-use crate::api::meta::ObjectMeta;
-use crate::api::naming::check_byo_name;
-use crate::api::revision::{DEFAULT_USER_PORT, RevisionSpec, RevisionTemplateSpec};
-use crate::autoscaler::validate_annotations;
+use crate::api::revision::{DEFAULT_USER_PORT, RevisionSpec};
 use crate::error::ValidationErrors;
 
 /// Checks a revision spec against the cluster's settings; paths are relative to the
@@ -234,75 +229,16 @@ fn validate_numbers(spec: &RevisionSpec, config: &ValidationConfig, errors: &mut
             );
         }
     }
+    // Knative bounds only timeoutSeconds (0 is unset); responseStartTimeoutSeconds and
+    // idleTimeoutSeconds have no bounds in v0.50.
     let max = defaults.max_revision_timeout_seconds;
-    if let Some(t) = spec.timeout_seconds.filter(|t| *t < 0 || *t > max) {
+    if let Some(t) = spec
+        .timeout_seconds
+        .filter(|t| *t != 0 && (*t < 0 || *t > max))
+    {
         errors.add(
             "timeoutSeconds",
             format!("must be between 0 and {max}, got {t}"),
         );
     }
-    // The response-start and idle timeouts are bounded by the request timeout.
-    let bound = spec.timeout_seconds.filter(|t| *t != 0).unwrap_or(max);
-    for (field, value) in [
-        (
-            "responseStartTimeoutSeconds",
-            spec.response_start_timeout_seconds,
-        ),
-        ("idleTimeoutSeconds", spec.idle_timeout_seconds),
-    ] {
-        if let Some(v) = value.filter(|v| *v < 0 || *v > bound) {
-            errors.add(
-                field,
-                format!("must be between 0 and timeoutSeconds ({bound}), got {v}"),
-            );
-        }
-    }
-}
-
-/// Checks a Configuration's or Service's template; paths are relative to the template
-/// (`metadata.name`, `spec.containers[0].image`).
-pub(super) fn validate_template(
-    template: &RevisionTemplateSpec,
-    parent: &ObjectMeta,
-    config: &ValidationConfig,
-) -> ValidationErrors {
-    let mut errors = ValidationErrors::new();
-    let meta = &template.metadata;
-    if let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) {
-        let uses_generate_name = parent.name().is_empty() && parent.generate_name.is_some();
-        errors.extend_under(
-            "metadata",
-            check_byo_name(name, parent.name(), uses_generate_name),
-        );
-    }
-    validate_revision_annotations(meta, config, &mut errors);
-    errors.extend_under("spec", validate_revision_spec(&template.spec, config));
-    errors
-}
-
-/// The annotations a revision (or its template) may carry: the autoscaling ones and the
-/// progress deadline. Paths are relative to the object (`metadata.annotations[…]`).
-pub(super) fn validate_revision_annotations(
-    meta: &ObjectMeta,
-    config: &ValidationConfig,
-    errors: &mut ValidationErrors,
-) {
-    errors.extend_under(
-        "metadata",
-        validate_annotations(&meta.annotations, &config.autoscaler),
-    );
-    validate_duration_annotation(meta, PROGRESS_DEADLINE_ANNOTATION, errors);
-}
-
-/// Checks a standalone Revision: its name, annotations and spec.
-pub(super) fn validate_revision_object(
-    meta: &ObjectMeta,
-    spec: &RevisionSpec,
-    config: &ValidationConfig,
-) -> ValidationErrors {
-    let mut errors = ValidationErrors::new();
-    validate_name(meta, &mut errors);
-    validate_revision_annotations(meta, config, &mut errors);
-    errors.extend_under("spec", validate_revision_spec(spec, config));
-    errors
 }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod decider;
 mod gate;
+mod knative_rules;
 mod kpa;
 mod params;
 mod properties;
