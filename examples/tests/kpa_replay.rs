@@ -171,7 +171,7 @@ fn bad_input_fails_naming_the_line_or_key() {
         (
             "t_ms,ready_pods,concurrency\n0,1,5\n",
             &["--annotation", "autoscaling.knative.dev/target=-1"],
-            "annotations[autoscaling.knative.dev/target]: must be at least 0.01",
+            "annotations.autoscaling.knative.dev/target: must be at least 0.01",
         ),
     ];
     for (i, (trace, args, message)) in cases.into_iter().enumerate() {

@@ -169,53 +169,10 @@ fn parse_hex(s: &str) -> Option<f64> {
     Some(value * 2f64.powi(exp.clamp(-1074, 1024)) * 2f64.powi(exp - exp.clamp(-1074, 1024)))
 }
 
-/// Kubernetes' `resource.ParseQuantity` accepts `s`: a signed decimal (either side of
-/// the point may be empty: `.`, `-` and `Ki` are zero), then a binary (`Ki`…`Ei`) or
-/// decimal (`n u m k M G T P E`) suffix or a decimal exponent (`e3`, `E-2`).
+/// Kubernetes' `resource.ParseQuantity` accepts `s` (see [`crate::api::Quantity::parse`],
+/// the one parser of quantities).
 pub fn is_quantity(s: &str) -> bool {
-    if s.is_empty() {
-        return false;
-    }
-    let b = s.as_bytes();
-    let mut pos = usize::from(matches!(b[0], b'+' | b'-'));
-    while pos < b.len() && b[pos].is_ascii_digit() {
-        pos += 1;
-    }
-    if pos < b.len() && b[pos] == b'.' {
-        pos += 1;
-        while pos < b.len() && b[pos].is_ascii_digit() {
-            pos += 1;
-        }
-    }
-    let suffix_start = pos;
-    while pos < b.len() && b"eEinumkKMGTP".contains(&b[pos]) {
-        pos += 1;
-    }
-    if pos < b.len() && matches!(b[pos], b'+' | b'-') {
-        pos += 1;
-    }
-    if !b[pos..].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let suffix = &s[suffix_start..];
-    matches!(
-        suffix,
-        "" | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-            | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-    ) || (suffix.len() > 1 && suffix.starts_with(['e', 'E']) && parse_int(&suffix[1..], 64).is_ok())
+    crate::api::Quantity::parse(s).is_ok()
 }
 
 #[cfg(test)]

@@ -17,9 +17,6 @@ fn simple_api_params() -> ScalingParams {
         panic!("simple-api.yaml holds one Service");
     };
     let config = ValidationConfig::default();
-    service
-        .validate(&config)
-        .expect("the seed manifest is valid as written");
     service.set_defaults(&config.defaults);
     service
         .validate(&config)
@@ -89,14 +86,14 @@ fn a_bad_annotation_in_a_manifest_is_reported_with_its_full_path() {
         broken, SIMPLE_API,
         "the fixture carries the target annotation"
     );
-    let Some(Resource::Service(service)) = parse_yaml(&broken).expect("parses").pop() else {
+    let Some(Resource::Service(mut service)) = parse_yaml(&broken).expect("parses").pop() else {
         panic!("one Service");
     };
-    let errors = service
-        .validate(&ValidationConfig::default())
-        .expect_err("target -1 is invalid");
+    let config = ValidationConfig::default();
+    service.set_defaults(&config.defaults);
+    let errors = service.validate(&config).expect_err("target -1 is invalid");
     assert_eq!(
         errors.to_string(),
-        r#"spec.template.metadata.annotations[autoscaling.knative.dev/target]: must be at least 0.01, got "-1""#
+        r#"spec.template.metadata.annotations.autoscaling.knative.dev/target: must be at least 0.01, got "-1""#
     );
 }

@@ -21,7 +21,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use knserve_core::api::{Configuration, Resource, Revision, Route, Service, ValidationConfig};
+use knserve_core::api::decode::{YamlJson, decode_json};
+use knserve_core::api::{
+    Configuration, ParseProblem, Resource, Revision, Route, Service, ValidationConfig,
+};
 use knserve_core::autoscaler::unknown_annotations;
 use knserve_core::error::{FieldError, ValidationErrors};
 
@@ -203,6 +206,7 @@ fn admit<T: Admitted>(
         }),
         ReviewKind::Validate => {
             let typed: T = decode_as(&object, "object")?;
+            strict_fields(&object)?;
             let warnings = typed.warnings().iter().map(ToString::to_string).collect();
             typed
                 .into_resource()
@@ -214,6 +218,34 @@ fn admit<T: Admitted>(
             })
         }
     }
+}
+
+/// The API server's strict field validation, which Knative's CRDs get from their full
+/// schemas: ours keep unknown fields in `spec` (see `crd`), so the webhook refuses
+/// every field Knative's types lack, and every value of the wrong type, at its path —
+/// the same check `knserve apply` makes on the local backend.
+fn strict_fields(object: &Value) -> Result<(), Denied> {
+    let doc = YamlJson {
+        value: object.clone(),
+        lines: Default::default(),
+    };
+    let Err(problems) = decode_json(&doc) else {
+        return Ok(());
+    };
+    let mut errors = ValidationErrors::new();
+    for problem in problems {
+        // The object arrived as JSON: no line to name.
+        let (path, message) = match &problem {
+            ParseProblem::UnknownField { path, .. } => (path.as_str(), "unknown field".to_owned()),
+            ParseProblem::DuplicateKey { path, .. } => {
+                (path.as_str(), "duplicate field".to_owned())
+            }
+            ParseProblem::Field { path, message, .. } => (path.as_str(), message.clone()),
+            other => ("", other.to_string()),
+        };
+        errors.add(path, message);
+    }
+    Err(Denied::Invalid(errors))
 }
 
 fn as_json(object: Option<&DynamicObject>, which: &'static str) -> Result<Value, Denied> {

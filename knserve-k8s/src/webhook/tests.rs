@@ -205,6 +205,26 @@ fn a_container_without_an_image_is_denied_naming_the_field() {
 }
 
 #[test]
+fn an_unknown_field_is_denied_naming_it_as_the_api_server_would() {
+    let mut object = normalized(helloworld());
+    object["spec"]["template"]["spec"]["containerconcurrency"] = json!(1);
+    object["spec"]["template"]["spec"]["containers"][0]["imagePullpolicy"] = json!("Always");
+    let defaulted = patched(object.clone(), &mutate(&create(object)));
+    let response = validate(&create(defaulted));
+    assert!(
+        !response.allowed,
+        "a misspelt field is refused, not dropped"
+    );
+    let message = &response.result.message;
+    for path in [
+        "spec.template.spec.containerconcurrency: unknown field",
+        "spec.template.spec.containers[0].imagePullpolicy: unknown field",
+    ] {
+        assert!(message.contains(path), "the denial names {path}: {message}");
+    }
+}
+
+#[test]
 fn a_revision_spec_update_is_denied_but_a_label_change_is_allowed() {
     let revision = json!({
         "apiVersion": "serving.knative.dev/v1",
