@@ -62,8 +62,18 @@ cache_ready() {
 }
 
 build_k8s() {
-  mkdir -p "$SRC/k8s" && cd "$SRC/k8s"
-  printf 'module kube-testenv/k8s\n\ngo 1.26.0\n\ngodebug default=go1.26\n' > go.mod
+  k8s_wrapper "$SRC/k8s" kube-apiserver kube-controller-manager kube-scheduler kubectl
+  go build -p 2 -trimpath -tags=selinux,notest -ldflags "$(k8s_ldflags)" -o "$CACHE_BIN/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+# k8s_wrapper DIR CMD... : a module in DIR (and cd there) that requires k8s.io/kubernetes with
+# every staging module replaced by its published twin, and k8s.io/kubernetes/cmd/CMD as tools.
+k8s_wrapper() {
+  local dir=$1; shift
+  mkdir -p "$dir" && cd "$dir"
+  printf 'module kube-testenv/%s\n\ngo 1.26.0\n\ngodebug default=go1.26\n' "$(basename "$dir")" > go.mod
   rm -f go.sum
   local kmod staging m t
   kmod=$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" \
@@ -73,7 +83,7 @@ build_k8s() {
   log "staging modules: $(echo "$staging" | wc -l)"
   {
     printf '\nrequire k8s.io/kubernetes %s\n\ntool (\n' "$K8S_VERSION"
-    for t in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    for t in "$@"; do
       printf '\tk8s.io/kubernetes/cmd/%s\n' "$t"
     done
     printf ')\n\nreplace (\n'
@@ -81,14 +91,15 @@ build_k8s() {
     printf ')\n'
   } >> go.mod
   go mod tidy
+}
+
+k8s_ldflags() { # the version stamp hack/lib/version.sh writes
   local v=${K8S_VERSION#v} ldf="-s -w" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf="$ldf -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=${v%%.*} -X $p.gitMinor=$(echo "$v" | cut -d. -f2)"
     ldf="$ldf -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  go build -p 2 -trimpath -tags=selinux,notest -ldflags "$ldf" -o "$CACHE_BIN/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  echo "$ldf"
 }
 
 build_etcd() {
@@ -121,10 +132,225 @@ build() {
   log "$("$BIN/kube-apiserver" --version); ${ver%%$'\n'*}"
 }
 
+# ---------------------------------------------------------------- the real node: build
+# build-node: kubelet, containerd 2.x (+ its runc shim and ctr), the CNI plugins, crictl, built
+# with Go from the module proxy like the control plane, plus runc and two locally built images.
+# runc is Debian's package (installed with apt-get when missing) and copied into the cache: a
+# runc built from the module proxy needs cgo and libseccomp-dev, and Debian's is linked with
+# libseccomp already (1.1.5 on bookworm, enough for containerd 2.x's runc v2 shim).
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
+CNI_VERSION=${CNI_VERSION:-v1.10.0}
+CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+NODE_KEY="node_k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_VERSION}_crictl-${CRICTL_VERSION}_runc-deb_r1"
+NODE_BIN="$TESTENV_CACHE/$NODE_KEY/bin"
+NODE_SRC="$TESTENV_CACHE/$NODE_KEY/src"
+NODE_COMPONENTS="kubelet containerd containerd-shim-runc-v2 ctr crictl runc cni/bridge cni/host-local cni/loopback cni/portmap images/pause.tar images/smoke.tar"
+PAUSE_IMAGE=kube-testenv.local/pause:r1
+SMOKE_IMAGE=kube-testenv.local/smoke:r1
+
+node_cache_ready() {
+  local b
+  for b in $NODE_COMPONENTS; do [ -s "$NODE_BIN/$b" ] || return 1; done
+  "$NODE_BIN/kubelet" --version 2>/dev/null | grep -qx "Kubernetes ${K8S_VERSION}"
+}
+
+timed() { # timed WHAT CMD... : runs CMD in a subshell and logs its wall time
+  local t=${EPOCHREALTIME/./} what=$1; shift
+  ( "$@" )
+  local ms=$(( (${EPOCHREALTIME/./} - t) / 1000 ))
+  log "built $what in $((ms / 1000)).$((ms % 1000 / 100)) s"
+}
+
+build_kubelet() {
+  k8s_wrapper "$NODE_SRC/kubelet" kubelet
+  go build -p 2 -trimpath -tags=selinux,notest -ldflags "$(k8s_ldflags)" -o "$NODE_BIN/" \
+    k8s.io/kubernetes/cmd/kubelet
+}
+
+go_tools() { # go_tools DIR MODULE@VERSION LDFLAGS OUT PKG... : a wrapper module DIR building PKGs into OUT
+  local dir=$1 modver=$2 ldf=$3 out=$4; shift 4
+  mkdir -p "$dir" "$out" && cd "$dir"
+  { printf 'module kube-testenv/%s\n\ngo 1.26.8\n\nrequire %s %s\n\ntool (\n' "$(basename "$dir")" "${modver%@*}" "${modver#*@}"
+    printf '\t%s\n' "$@"; printf ')\n'; } > go.mod
+  rm -f go.sum
+  go mod tidy
+  go build -p 2 -trimpath -ldflags "$ldf" -o "$out/" "$@"
+}
+
+build_containerd() { # CGO off: no btrfs/devmapper snapshotters (overlayfs and native are pure Go)
+  local m=github.com/containerd/containerd/v2
+  go_tools "$NODE_SRC/containerd" "$m@$CONTAINERD_VERSION" \
+    "-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Revision=module-proxy" "$NODE_BIN" \
+    $m/cmd/containerd $m/cmd/containerd-shim-runc-v2 $m/cmd/ctr
+}
+
+build_cni() {
+  local m=github.com/containernetworking/plugins
+  go_tools "$NODE_SRC/cni" "$m@$CNI_VERSION" "-s -w -X $m/pkg/utils/buildversion.BuildVersion=$CNI_VERSION" \
+    "$NODE_BIN/cni" $m/plugins/main/bridge $m/plugins/ipam/host-local $m/plugins/main/loopback $m/plugins/meta/portmap
+}
+
+build_crictl() {
+  local m=sigs.k8s.io/cri-tools
+  go_tools "$NODE_SRC/crictl" "$m@$CRICTL_VERSION" "-s -w -X $m/pkg/version.Version=$CRICTL_VERSION" \
+    "$NODE_BIN" $m/cmd/crictl
+}
+
+install_runc() {
+  if ! command -v runc >/dev/null; then
+    [ "$(id -u)" = 0 ] || { log "runc missing: apt-get install runc (as root)"; return 1; }
+    apt-get install -y -qq --no-install-recommends runc >&2
+  fi
+  install -m 755 "$(command -v runc)" "$NODE_BIN/runc"
+  "$NODE_BIN/runc" --version | head -1 >&2
+}
+
+# The two images' programs: pause (the sandbox's process: sleeps, reaps zombies, exits on
+# INT/TERM) and smoke (an HTTP server answering "ok <hostname>" on :8080). Static, no cgo.
+build_image_programs() {
+  mkdir -p "$NODE_SRC/images/pause" "$NODE_SRC/images/smoke" && cd "$NODE_SRC/images"
+  printf 'module kube-testenv/images\n\ngo 1.26.0\n' > go.mod
+  cat > pause/main.go <<'GO'
+// pause holds a pod's namespaces: it sleeps until SIGINT/SIGTERM and reaps orphans.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sig {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+GO
+  cat > smoke/main.go <<'GO'
+// smoke answers every HTTP request with "ok <hostname>" on $PORT (default 8080).
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	host, _ := os.Hostname()
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "ok %s\n", host) })
+	if err := http.ListenAndServe(":"+port, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+GO
+  go build -trimpath -ldflags "-s -w" -o "$NODE_SRC/images/bin/" ./pause ./smoke
+  mkdir -p "$NODE_BIN/images"
+  oci_image "$NODE_BIN/images/pause.tar" "$PAUSE_IMAGE" "$NODE_SRC/images/bin/pause" /pause 65535:65535 ""
+  oci_image "$NODE_BIN/images/smoke.tar" "$SMOKE_IMAGE" "$NODE_SRC/images/bin/smoke" /smoke 65532:65532 8080/tcp
+}
+
+# oci_image OUT.tar REF BINARY PATH USER [PORT/PROTO] : an OCI image archive (image layout in a
+# tar: oci-layout, index.json, blobs/sha256/*) of one layer holding BINARY at PATH, run as USER
+# with PATH as its entrypoint. Written directly (tar + JSON + sha256 in python3) rather than with
+# buildah: no storage driver, no daemon, no cgroup or chroot isolation questions, byte-for-byte
+# reproducible (mtime 0, uid 0), and `ctr images import` reads it as it is. The index carries
+# io.containerd.image.name (the full REF, which ctr names the image by) and
+# org.opencontainers.image.ref.name (its tag), as `ctr images export` writes them.
+oci_image() {
+  python3 - "$@" <<'PY'
+import gzip, hashlib, io, json, sys, tarfile
+out, ref, binary, path, user = sys.argv[1:6]
+port = sys.argv[6] if len(sys.argv) > 6 else ""
+
+def tar_bytes(entries):  # entries: (TarInfo, bytes|None)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for ti, data in entries:
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+def info(name, kind, mode, size=0):
+    ti = tarfile.TarInfo(name); ti.type = kind; ti.mode = mode; ti.size = size
+    ti.mtime = 0; ti.uid = ti.gid = 0; ti.uname = ti.gname = ""
+    return ti
+
+data = open(binary, "rb").read()
+entries, parts = [], path.strip("/").split("/")
+for i in range(1, len(parts)):
+    entries.append((info("/".join(parts[:i]), tarfile.DIRTYPE, 0o755), None))
+for d in ("tmp",):
+    entries.append((info(d, tarfile.DIRTYPE, 0o1777), None))
+entries.append((info("/".join(parts), tarfile.REGTYPE, 0o755, len(data)), data))
+layer = tar_bytes(entries)
+layer_gz = gzip.compress(layer, mtime=0)
+blobs = {}
+def blob(b, media):
+    d = "sha256:" + hashlib.sha256(b).hexdigest(); blobs[d] = b
+    return {"mediaType": media, "digest": d, "size": len(b)}
+cfg = {"User": user, "Entrypoint": [path], "WorkingDir": "/",
+       "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+if port:
+    cfg["ExposedPorts"] = {port: {}}
+config = {"architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z", "config": cfg,
+          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+          "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kube-testenv oci_image " + path}]}
+enc = lambda o: json.dumps(o, separators=(",", ":"), sort_keys=True).encode()
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": blob(enc(config), "application/vnd.oci.image.config.v1+json"),
+            "layers": [blob(layer_gz, "application/vnd.oci.image.layer.v1.tar+gzip")]}
+mdesc = blob(enc(manifest), "application/vnd.oci.image.manifest.v1+json")
+mdesc["annotations"] = {"io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[1]}
+mdesc["platform"] = {"architecture": "amd64", "os": "linux"}
+index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [mdesc]}
+entries = [(info("blobs", tarfile.DIRTYPE, 0o755), None), (info("blobs/sha256", tarfile.DIRTYPE, 0o755), None)]
+for d in sorted(blobs):
+    entries.append((info("blobs/sha256/" + d[7:], tarfile.REGTYPE, 0o644, len(blobs[d])), blobs[d]))
+for name, b in (("oci-layout", enc({"imageLayoutVersion": "1.0.0"})), ("index.json", enc(index))):
+    entries.append((info(name, tarfile.REGTYPE, 0o644, len(b)), b))
+open(out + ".tmp", "wb").write(tar_bytes(entries))
+import os; os.replace(out + ".tmp", out)
+print(f"{out}: {ref} {mdesc['digest']} ({len(layer_gz)} bytes compressed)", file=sys.stderr)
+PY
+}
+
+build_node() {
+  build >&2
+  if node_cache_ready; then log "cached node binaries in $NODE_BIN"; return 0; fi
+  mkdir -p "$NODE_BIN" "$NODE_SRC"
+  log "building the node into $NODE_BIN"
+  timed runc install_runc
+  timed "CNI plugins $CNI_VERSION" build_cni
+  timed "crictl $CRICTL_VERSION" build_crictl
+  timed "pause and smoke images" build_image_programs
+  timed "containerd $CONTAINERD_VERSION" build_containerd
+  timed "kubelet $K8S_VERSION" build_kubelet
+  node_cache_ready || { log "build-node finished but binaries are incomplete"; return 1; }
+  log "$("$NODE_BIN/kubelet" --version); $("$NODE_BIN/containerd" --version)"
+}
+
 # ---------------------------------------------------------------- runtime helpers
+# NSX: the prefix that runs a command in the cluster's network namespace (empty for `up`, whose
+# cluster lives in the machine's own; `nsenter --net=/run/netns/NAME` for `up-node`).
+NSX=()
 start() { # start NAME CMD... : detached from our stdio; log and pid in the run dir
   local name=$1; shift
-  nohup "$@" < /dev/null > "$RUN/$name.log" 2>&1 &
+  nohup "${NSX[@]}" "$@" < /dev/null > "$RUN/$name.log" 2>&1 &
   echo $! > "$RUN/$name.pid"
   disown   # no "Killed" job notices from this shell when `down` or a failed `up` stops it
 }
@@ -151,12 +377,12 @@ api() { # api METHOD PATH [JSON-FILE]
   local args=(-fsS --max-time 10 --cacert "$RUN/pki/ca.crt" --cert "$RUN/pki/admin.crt"
               --key "$RUN/pki/admin.key" -X "$1")
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data "@$3")
-  curl "${args[@]}" "https://127.0.0.1:${API_PORT}$2"
+  "${NSX[@]}" curl "${args[@]}" "https://127.0.0.1:${API_PORT}$2"
 }
-https_ok() { [ "$(curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz")" = ok ]; }
+https_ok() { [ "$("${NSX[@]}" curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz")" = ok ]; }
 etcd_ready() {
   alive etcd || return 99
-  curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health" | grep -Eq '"health": *"true"'
+  "${NSX[@]}" curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health" | grep -Eq '"health": *"true"'
 }
 api_ready() {
   alive etcd kube-apiserver || return 99
@@ -168,7 +394,7 @@ api_ready() {
 controllers_ready() {
   alive etcd kube-apiserver kube-controller-manager kube-scheduler kwok || return 99
   https_ok "$KCM_PORT" && https_ok "$SCHED_PORT" \
-    && curl -fsS --max-time 2 "http://127.0.0.1:${KWOK_PORT}/healthz" >/dev/null
+    && "${NSX[@]}" curl -fsS --max-time 2 "http://127.0.0.1:${KWOK_PORT}/healthz" >/dev/null
 }
 node_ready() {
   alive etcd kube-apiserver kube-controller-manager kube-scheduler kwok || return 99
@@ -605,14 +831,25 @@ up() {
   build >&2
   RUN=$(mktemp -d "${TMPDIR:-/tmp}/kube-testenv.XXXXXX"); chmod 700 "$RUN"
   trap 'rc=$?; if [ $rc -ne 0 ]; then dump_logs; stop_run "$RUN" keep; log "up failed; logs kept in $RUN"; fi' EXIT
+  [ -z "${TESTENV_OWNER_PID:-}" ] || start watchdog bash "$SELF" watchdog "$RUN" "$TESTENV_OWNER_PID"
+  control_plane_up
+  trap - EXIT
+  log "up: KUBECONFIG=$RUN/kubeconfig (apiserver https://127.0.0.1:${API_PORT})"
+  echo "$RUN"
+}
+
+# control_plane_up: etcd, kube-apiserver (+ APISERVER_EXTRA flags), kube-controller-manager,
+# kube-scheduler and kwok in $RUN (in the network namespace of NSX), up to the kwok node Ready and
+# the kwok smoke Deployment available and deleted again.
+APISERVER_EXTRA=()
+control_plane_up() {
   local ports
-  ports=$(python3 -c 'import socket
+  ports=$("${NSX[@]}" python3 -c 'import socket
 ss=[socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
   read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT <<< "$ports"
   echo "$BIN" > "$RUN/bin-dir"
-  [ -z "${TESTENV_OWNER_PID:-}" ] || start watchdog bash "$SELF" watchdog "$RUN" "$TESTENV_OWNER_PID"
   local P="$RUN/pki"
 
   mkdir -p -m 700 "$RUN/etcd"
@@ -638,7 +875,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     --authorization-mode=RBAC \
     --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
     --allow-privileged=true --kubelet-preferred-address-types=InternalIP \
-    --profiling=false --v=1
+    --profiling=false --v=1 "${APISERVER_EXTRA[@]}"
   wait_for 120 "kube-apiserver ready" api_ready
 
   # The rest only needs the API server; start all three, and create the node and the smoke
@@ -669,7 +906,7 @@ NODEJSON
 {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"smoke","namespace":"testenv-smoke"},
  "spec":{"replicas":2,"selector":{"matchLabels":{"app":"smoke"}},
   "template":{"metadata":{"labels":{"app":"smoke"}},
-   "spec":{"containers":[{"name":"c","image":"registry.invalid/none:0"}]}}}}
+   "spec":{"nodeSelector":{"type":"kwok"},"containers":[{"name":"c","image":"registry.invalid/none:0"}]}}}}
 SMOKE
   api POST /api/v1/nodes "$RUN/node.json" >/dev/null
   api POST /api/v1/namespaces "$RUN/ns.json" >/dev/null
@@ -679,19 +916,289 @@ SMOKE
   wait_for 60 "kwok node Ready" node_ready
   wait_for 90 "smoke Deployment has 2 available pods" smoke_ready
   api DELETE /api/v1/namespaces/testenv-smoke >/dev/null
+}
+
+# ---------------------------------------------------------------- the real node: up-node / down-node
+POD_CIDR=${POD_CIDR:-10.244.0.0/24}   # inside the namespace only; nothing routes it anywhere else
+NODE_IP=${NODE_IP:-10.244.0.1}        # the CNI bridge's address: the node's InternalIP and the pods' gateway
+NODE_NAME=testenv-node-0
+# The kernel tunables the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
+# kernel.panic_on_oops=1, …; pkg/kubelet/cm setupKernelTunables) are not per network namespace and
+# the kubelet has no "warn only" setting: up-node records them and down-node puts them back.
+KUBELET_SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
+
+cgroup_hierarchies() { # the cgroup v1 mounts (one per controller set) plus the empty v2 `unified`
+  awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts | sort -u
+}
+
+make_cgroup_root() { # a cgroup per hierarchy for the kubelet's cgroupRoot (it must exist)
+  local h
+  for h in $(cgroup_hierarchies); do
+    mkdir -p "$h/$CGROOT"
+    if [ -f "$h/cpuset.cpus" ]; then   # v1 cpuset children start empty: copy the root's
+      cat "$h/cpuset.cpus" > "$h/$CGROOT/cpuset.cpus"; cat "$h/cpuset.mems" > "$h/$CGROOT/cpuset.mems"
+    fi
+  done
+}
+
+write_node_config() {
+  local C="$RUN/containerd" ND="$NODE_BIN"
+  mkdir -p "$C/root" "$C/state" "$RUN/cni/net.d" "$RUN/cni/ipam" "$RUN/kubelet" "$RUN/pod-logs" "$RUN/runc"
+  # containerd 2.x (config version 3): every path under the run dir; NRI (a socket in /var/run/nri)
+  # and the snapshotters that need cgo or block devices are off; the CRI streaming server (exec,
+  # port-forward) listens on the namespace's 127.0.0.1; pod network namespaces are mounted under the
+  # state dir, not /var/run/netns. Only the shims' sockets are outside: the shim hard-codes
+  # /run/containerd/s/<sha256> (pkg/shim/util_unix.go); down-node removes those of this run.
+  cat > "$C/config.toml" <<TOML
+version = 3
+root = "$C/root"
+state = "$C/state"
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$C/containerd.sock"
+
+[ttrpc]
+  address = "$C/containerd.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$C/opt"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "$ND/runc"
+        Root = "$RUN/runc"
+        SystemdCgroup = false
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["$ND/cni"]
+    conf_dir = "$RUN/cni/net.d"
+    max_conf_num = 1
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+TOML
+  # One bridge (created by up-node with the gateway address, so the kubelet has a node IP before
+  # the first pod) with host-local IPAM whose state lives in the run dir; no masquerade (nothing
+  # leaves the namespace). The network's name carries the run's id: libcni's cache files
+  # (/var/lib/cni/results/<network>-<container>-<if>) are recognisable by down-node.
+  cat > "$RUN/cni/net.d/10-testenv.conflist" <<CNI
+{"cniVersion": "1.0.0", "name": "$CNI_NET",
+ "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+   "ipam": {"type": "host-local", "dataDir": "$RUN/cni/ipam",
+            "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}
+ ]}
+CNI
+  # The kubelet: cgroup v1 allowed (1.35+ refuses it otherwise), cgroupfs driver with its own
+  # cgroup root, everything on disk under the run dir, no static pods, no host resolv.conf, x509
+  # client auth from the cluster CA (the API server presents the admin certificate for logs/exec).
+  cat > "$RUN/kubelet.yaml" <<KUBELET
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupRoot: /$CGROOT
+cgroupsPerQOS: true
+containerRuntimeEndpoint: unix://$C/containerd.sock
+imageServiceEndpoint: unix://$C/containerd.sock
+staticPodPath: ""
+podLogsDir: $RUN/pod-logs
+resolvConf: ""
+address: $NODE_IP
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ_PORT
+podCIDR: $POD_CIDR
+failSwapOn: false
+protectKernelDefaults: false
+serializeImagePulls: false
+registerNode: true
+maxPods: 50
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $RUN/pki/ca.crt}
+authorization: {mode: AlwaysAllow}
+evictionHard: {memory.available: "50Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+fileCheckFrequency: 0s
+syncFrequency: 10s
+nodeStatusUpdateFrequency: 2s
+logging: {verbosity: 1}
+KUBELET
+}
+
+containerd_ready() {
+  alive containerd || return 99
+  "${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" version
+}
+real_node_ready() {
+  alive containerd kubelet kube-apiserver || return 99
+  api GET "/api/v1/nodes/$NODE_NAME" | python3 -c 'import json,sys
+n=json.load(sys.stdin)
+sys.exit(0 if any(c["type"]=="Ready" and c["status"]=="True" for c in n.get("status",{}).get("conditions",[])) else 1)'
+}
+smoke_pod_ip() { # prints the IP of the Running smoke pod
+  alive containerd kubelet || return 99
+  api GET /api/v1/namespaces/testenv-node-smoke/pods/smoke | python3 -c 'import json,sys
+p=json.load(sys.stdin); s=p.get("status",{})
+ok=s.get("phase")=="Running" and s.get("podIP") and all(c.get("ready") for c in s.get("containerStatuses",[]) or [{}])
+print(s.get("podIP","")) if ok else sys.exit(1)'
+}
+smoke_answers() { local ip; ip=$(smoke_pod_ip) || return $?; [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok smoke" ]; }
+
+up_node() {
+  build_node >&2
+  command -v ip >/dev/null && command -v nsenter >/dev/null || { log "up-node needs ip (iproute2) and nsenter"; return 1; }
+  RUN=$(mktemp -d "${TMPDIR:-/tmp}/kube-testenv-node.XXXXXX"); chmod 711 "$RUN"
+  local id; id=$(basename "$RUN"); id=${id##*.}
+  NS="kube-testenv-$id"; CGROOT="kube-testenv-$id"; CNI_NET="kube-testenv-$id"
+  trap 'rc=$?; if [ $rc -ne 0 ]; then dump_logs; down_node "$RUN" keep; log "up-node failed; logs kept in $RUN"; fi' EXIT
+  echo "$NS" > "$RUN/netns"; echo "$CGROOT" > "$RUN/cgroup-root"; echo "$CNI_NET" > "$RUN/cni-network"
+  echo "$NODE_BIN" > "$RUN/node-bin-dir"
+  local k; for k in $KUBELET_SYSCTLS; do echo "$k $(cat "/proc/sys/$k")"; done > "$RUN/sysctls"
+
+  # The namespace: lo and the bridge the CNI plugin will attach pods to, nothing else.
+  ip netns add "$NS"
+  NSX=(nsenter "--net=/run/netns/$NS")
+  ip -n "$NS" link set lo up
+  ip -n "$NS" link add cni0 type bridge
+  ip -n "$NS" addr add "$NODE_IP/${POD_CIDR#*/}" dev cni0
+  ip -n "$NS" link set cni0 up
+  [ -z "${TESTENV_OWNER_PID:-}" ] || start watchdog bash "$SELF" watchdog-node "$RUN" "$TESTENV_OWNER_PID"
+  make_cgroup_root
+  KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248
+  write_node_config
+  log "run dir $RUN, network namespace $NS, cgroup root /$CGROOT"
+
+  # containerd first (it needs no API server), then the control plane while it starts.
+  start containerd env PATH="$NODE_BIN:$PATH" "$NODE_BIN/containerd" --config "$RUN/containerd/config.toml" --log-level warn
+  APISERVER_EXTRA=(--kubelet-client-certificate="$RUN/pki/admin.crt" --kubelet-client-key="$RUN/pki/admin.key")
+  control_plane_up
+  wait_for 30 "containerd ready" containerd_ready
+  local img
+  for img in pause smoke; do
+    "${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io images import \
+      --platform linux/amd64 "$NODE_BIN/images/$img.tar" >&2
+  done
+  log "images imported into containerd's k8s.io namespace"
+  start kubelet env PATH="$NODE_BIN:$PATH" "$NODE_BIN/kubelet" --config="$RUN/kubelet.yaml" \
+    --kubeconfig="$RUN/kubeconfig" --root-dir="$RUN/kubelet" --cert-dir="$RUN/kubelet/pki" \
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+  wait_for 120 "node $NODE_NAME Ready" real_node_ready
+
+  printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testenv-node-smoke"}}' > "$RUN/node-ns.json"
+  cat > "$RUN/node-smoke.json" <<SMOKE
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"smoke","namespace":"testenv-node-smoke"},
+ "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},"automountServiceAccountToken":false,
+  "terminationGracePeriodSeconds":0,
+  "containers":[{"name":"smoke","image":"$SMOKE_IMAGE","imagePullPolicy":"Never",
+   "ports":[{"containerPort":8080}],
+   "readinessProbe":{"httpGet":{"path":"/","port":8080},"periodSeconds":1}}]}}
+SMOKE
+  api POST /api/v1/namespaces "$RUN/node-ns.json" >/dev/null
+  api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-smoke.json" >/dev/null
+  wait_for 120 "smoke pod Running on $NODE_NAME and answering HTTP from the namespace" smoke_answers
+  log "smoke pod at $(smoke_pod_ip): $("${NSX[@]}" curl -fsS --max-time 2 "http://$(smoke_pod_ip):8080/")"
+  api DELETE /api/v1/namespaces/testenv-node-smoke >/dev/null
 
   trap - EXIT
-  log "up: KUBECONFIG=$RUN/kubeconfig (apiserver https://127.0.0.1:${API_PORT})"
+  log "up-node: KUBECONFIG=$RUN/kubeconfig (apiserver https://127.0.0.1:${API_PORT} in network namespace $NS; run clients with: $0 exec $RUN CMD...)"
   echo "$RUN"
+}
+
+# down_node RUN_DIR [keep]: processes by recorded PID, then the shims (their command line names the
+# run dir) and the pods' processes (the cgroups under the kubelet's cgroup root), the mounts under
+# the run dir (deepest first), the cgroups, the shims' sockets, libcni's cache files of this
+# network, the network namespace, the kernel tunables, and the run dir.
+down_node() {
+  local run=$1 keep=${2:-} ns="" cg="" net="" pid pids=() h
+  [ -f "$run/netns" ] && ns=$(cat "$run/netns")
+  [ -f "$run/cgroup-root" ] && cg=$(cat "$run/cgroup-root")
+  [ -f "$run/cni-network" ] && net=$(cat "$run/cni-network")
+  # The shims' sockets, known by being listed in the namespace's /proc/net/unix.
+  local socks=()
+  if [ -n "$ns" ] && [ -e "/run/netns/$ns" ]; then
+    mapfile -t socks < <(nsenter "--net=/run/netns/$ns" cat /proc/net/unix 2>/dev/null \
+                           | awk '$8 ~ "^/run/containerd/s/[0-9a-f]+$" { print $8 }' | sort -u)
+  fi
+  stop_run "$run" keep
+  for pid in $(pgrep -f -- "-address $run/containerd/containerd.sock" || true); do
+    kill -KILL "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  if [ -n "$cg" ]; then
+    local tries=50
+    while :; do
+      local left
+      left=$(for h in $(cgroup_hierarchies); do [ -d "$h/$cg" ] && find "$h/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null; done | sort -u)
+      [ -n "$left" ] && [ $((tries -= 1)) -gt 0 ] || break
+      for pid in $left; do kill -KILL "$pid" 2>/dev/null && pids+=("$pid"); done
+      sleep 0.1
+    done
+  fi
+  local tries=100
+  while any_exists "${pids[@]}" && [ $((tries -= 1)) -gt 0 ]; do sleep 0.05; done
+  local m
+  for m in $(awk -v r="$run/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
+  done
+  if [ -n "$cg" ]; then
+    for h in $(cgroup_hierarchies); do
+      [ -d "$h/$cg" ] && find "$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+      [ ! -d "$h/$cg" ] || log "cgroup $h/$cg not removed"
+    done
+  fi
+  [ ${#socks[@]} -eq 0 ] || rm -f "${socks[@]}"
+  [ -z "$net" ] || rm -f /var/lib/cni/results/"$net"-* 2>/dev/null
+  [ -z "$ns" ] || ! [ -e "/run/netns/$ns" ] || ip netns del "$ns"
+  if [ -f "$run/sysctls" ]; then
+    local k v
+    while read -r k v; do [ "$(cat "/proc/sys/$k")" = "$v" ] || echo "$v" > "/proc/sys/$k"; done < "$run/sysctls"
+  fi
+  [ -n "$keep" ] || rm -rf "$run"
+}
+
+node_exec() { # node_exec RUN_DIR CMD... : CMD in the run's network namespace
+  local run=$1; shift
+  [ -f "$run/netns" ] || { echo "exec: $run has no netns file (not an up-node run dir)" >&2; exit 2; }
+  exec nsenter "--net=/run/netns/$(cat "$run/netns")" "$@"
 }
 
 case "${1:-}" in
   build)    build ;;
+  build-node) build_node ;;
+  oci-image) shift; [ $# -ge 5 ] || { echo "usage: $0 oci-image OUT.tar REF BINARY PATH USER [PORT/PROTO]" >&2; exit 2; }
+            oci_image "$@" ;;
   up)       up ;;
   down)     [ -n "${2:-}" ] && [ -d "$2" ] || { echo "down: no run dir '${2:-}'" >&2; exit 2; }
             stop_run "$2" ;;
   bin-dir)  resolve_bin; has_binaries "$BIN" || { log "binaries missing in $BIN; run: $0 build"; exit 1; }
             echo "$BIN" ;;
   watchdog) watchdog "$2" "$3" ;;
-  *)        echo "usage: $0 build | up | down RUN_DIR | bin-dir" >&2; exit 2 ;;
+  up-node)  up_node ;;
+  down-node) [ -n "${2:-}" ] && [ -d "$2" ] || { echo "down-node: no run dir '${2:-}'" >&2; exit 2; }
+            down_node "$(readlink -f "$2")" ;;
+  exec)     [ $# -ge 3 ] || { echo "usage: $0 exec RUN_DIR CMD..." >&2; exit 2; }
+            node_exec "$2" "${@:3}" ;;
+  watchdog-node) while kill -0 "$3" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
+            [ ! -d "$2" ] || down_node "$2" ;;
+  *)        echo "usage: $0 build | up | down RUN_DIR | bin-dir | build-node | up-node | down-node RUN_DIR | exec RUN_DIR CMD... | oci-image OUT.tar REF BINARY PATH USER [PORT/PROTO]" >&2; exit 2 ;;
 esac
