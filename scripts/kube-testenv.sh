@@ -943,25 +943,32 @@ make_cgroup_root() { # a cgroup per hierarchy for the kubelet's cgroupRoot (it m
 
 write_node_config() {
   local C="$RUN/containerd" ND="$NODE_BIN"
-  mkdir -p "$C/root" "$C/state" "$RUN/cni/net.d" "$RUN/cni/ipam" "$RUN/kubelet" "$RUN/pod-logs" "$RUN/runc"
-  # containerd 2.x (config version 3): every path under the run dir; NRI (a socket in /var/run/nri)
+  mkdir -p "$C/root" "$C/state" "$C/tmp" "$RUN/cni/net.d" "$RUN/cni/ipam" "$RUN/kubelet" "$RUN/pod-logs" "$RUN/runc"
+  # containerd 2.4 (config version 4): every path under the run dir, no imports from /etc/containerd;
+  # NRI (a socket in /var/run/nri)
   # and the snapshotters that need cgo or block devices are off; the CRI streaming server (exec,
   # port-forward) listens on the namespace's 127.0.0.1; pod network namespaces are mounted under the
-  # state dir, not /var/run/netns. Only the shims' sockets are outside: the shim hard-codes
+  # state dir, not /var/run/netns. restrict_oom_score_adj: a sandbox asks for oom_score_adj -998
+  # and a Guaranteed container for -997, which needs CAP_SYS_RESOURCE; where the bounding set lacks
+  # it (this kind of machine) runc's nsexec dies with "failed to update /proc/self/oom_score_adj:
+  # Permission denied" ("can't get final child's PID from pipe: EOF"), so they are clamped to
+  # containerd's own score instead. Only the shims' sockets are outside: the shim hard-codes
   # /run/containerd/s/<sha256> (pkg/shim/util_unix.go); down-node removes those of this run.
   cat > "$C/config.toml" <<TOML
-version = 3
+version = 4
 root = "$C/root"
 state = "$C/state"
+temp = "$C/tmp"
+imports = []
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "$C/containerd.sock"
 
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "$C/containerd.sock.ttrpc"
 
 [plugins."io.containerd.internal.v1.opt"]
@@ -975,6 +982,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 [plugins."io.containerd.cri.v1.runtime"]
   enable_selinux = false
   netns_mounts_under_state_dir = true
+  restrict_oom_score_adj = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
@@ -1027,6 +1035,7 @@ healthzBindAddress: 127.0.0.1
 healthzPort: $KUBELET_HEALTHZ_PORT
 podCIDR: $POD_CIDR
 failSwapOn: false
+oomScoreAdj: 0
 protectKernelDefaults: false
 serializeImagePulls: false
 registerNode: true
@@ -1167,7 +1176,15 @@ down_node() {
     done
   fi
   [ ${#socks[@]} -eq 0 ] || rm -f "${socks[@]}"
-  [ -z "$net" ] || rm -f /var/lib/cni/results/"$net"-* 2>/dev/null
+  if [ -n "$net" ]; then   # libcni's cache: this network's files and the loopback's of the same sandboxes
+    local f id
+    for f in /var/lib/cni/results/"$net"-*; do
+      [ -e "$f" ] || continue
+      id=${f#/var/lib/cni/results/"$net"-}; id=${id%-*}
+      rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+    done
+  fi
+  rmdir /run/containerd/s /run/containerd /var/lib/cni/results /var/lib/cni 2>/dev/null || true   # only when empty
   [ -z "$ns" ] || ! [ -e "/run/netns/$ns" ] || ip netns del "$ns"
   if [ -f "$run/sysctls" ]; then
     local k v
