@@ -923,12 +923,43 @@ POD_CIDR=${POD_CIDR:-10.244.0.0/24}   # inside the namespace only; nothing route
 NODE_IP=${NODE_IP:-10.244.0.1}        # the CNI bridge's address: the node's InternalIP and the pods' gateway
 NODE_NAME=testenv-node-0
 # The kernel tunables the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
-# kernel.panic_on_oops=1, …; pkg/kubelet/cm setupKernelTunables) are not per network namespace and
-# the kubelet has no "warn only" setting: up-node records them and down-node puts them back.
+# kernel.panic_on_oops=1, …; pkg/kubelet/cm setupKernelTunables) are machine-wide and the kubelet
+# has no "warn only" setting: in the node's mount namespace each /proc/sys file is covered by a
+# plain file of the run dir, so the kubelet writes there and the machine's values stay as they are
+# (up-node still records them and down-node puts back any that changed).
 KUBELET_SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
 
 cgroup_hierarchies() { # the cgroup v1 mounts (one per controller set) plus the empty v2 `unified`
   awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts | sort -u
+}
+
+# Paths the kubelet, containerd and libcni use whatever they are told: the device-manager socket
+# (/var/lib/kubelet/device-plugins), the container log symlinks (/var/log/containers), the shims'
+# sockets (/run/containerd/s, pkg/shim/util_unix.go) and libcni's cache (/var/lib/cni). In the
+# node's mount namespace each is a bind mount of a directory of the run dir. A missing mount point
+# is created (and named in host-dirs, so down-node removes it when no other node runs).
+HOST_PATHS="/var/lib/kubelet /var/log/containers /run/containerd /var/lib/cni"
+
+# make_mount_ns: a mount namespace for the whole cluster, kept by a bind mount of its nsfs file at
+# $RUN/ns/mnt (on a private bind of $RUN/ns, as nsfs mounts require), a slave of the machine's: the
+# machine's mounts show inside, nothing mounted inside (volumes, rootfs, pod network namespaces,
+# the covers above) shows outside, and it all goes when the last process exits and down-node
+# unmounts $RUN/ns/mnt.
+make_mount_ns() {
+  mkdir -p "$RUN/ns" "$RUN/sysctl"
+  mount --bind "$RUN/ns" "$RUN/ns"; mount --make-private "$RUN/ns"
+  touch "$RUN/ns/mnt"
+  unshare --mount="$RUN/ns/mnt" --propagation slave true
+  local MNX=(nsenter "--mount=$RUN/ns/mnt") d k f
+  for d in $HOST_PATHS; do
+    [ -d "$d" ] || { mkdir -p "$d"; echo "$d" >> "$RUN/host-dirs"; }
+    f="$RUN/host/${d//\//_}"; mkdir -p "$f"
+    "${MNX[@]}" mount --bind "$f" "$d"
+  done
+  for k in $KUBELET_SYSCTLS; do
+    f="$RUN/sysctl/${k//\//.}"; cat "/proc/sys/$k" > "$f"
+    "${MNX[@]}" mount --bind "$f" "/proc/sys/$k"
+  done
 }
 
 make_cgroup_root() { # a cgroup per hierarchy for the kubelet's cgroupRoot (it must exist)
@@ -1087,7 +1118,8 @@ up_node() {
 
   # The namespace: lo and the bridge the CNI plugin will attach pods to, nothing else.
   ip netns add "$NS"
-  NSX=(nsenter "--net=/run/netns/$NS")
+  make_mount_ns
+  NSX=(nsenter "--net=/run/netns/$NS" "--mount=$RUN/ns/mnt")
   ip -n "$NS" link set lo up
   ip -n "$NS" link add cni0 type bridge
   ip -n "$NS" addr add "$NODE_IP/${POD_CIDR#*/}" dev cni0
@@ -1096,7 +1128,7 @@ up_node() {
   make_cgroup_root
   KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248
   write_node_config
-  log "run dir $RUN, network namespace $NS, cgroup root /$CGROOT"
+  log "run dir $RUN, network namespace $NS, mount namespace $RUN/ns/mnt, cgroup root /$CGROOT"
 
   # containerd first (it needs no API server), then the control plane while it starts.
   start containerd env PATH="$NODE_BIN:$PATH" "$NODE_BIN/containerd" --config "$RUN/containerd/config.toml" --log-level warn
@@ -1136,19 +1168,14 @@ SMOKE
 
 # down_node RUN_DIR [keep]: processes by recorded PID, then the shims (their command line names the
 # run dir) and the pods' processes (the cgroups under the kubelet's cgroup root), the mounts under
-# the run dir (deepest first), the cgroups, the shims' sockets, libcni's cache files of this
-# network, the network namespace, the kernel tunables, and the run dir.
+# the run dir (deepest first; $RUN/ns/mnt among them, which ends the mount namespace and every
+# mount inside it), the cgroups, the network namespace, the mount points up-node created, the
+# kernel tunables (only if something changed them), and the run dir.
 down_node() {
   local run=$1 keep=${2:-} ns="" cg="" net="" pid pids=() h
   [ -f "$run/netns" ] && ns=$(cat "$run/netns")
   [ -f "$run/cgroup-root" ] && cg=$(cat "$run/cgroup-root")
   [ -f "$run/cni-network" ] && net=$(cat "$run/cni-network")
-  # The shims' sockets, known by being listed in the namespace's /proc/net/unix.
-  local socks=()
-  if [ -n "$ns" ] && [ -e "/run/netns/$ns" ]; then
-    mapfile -t socks < <(nsenter "--net=/run/netns/$ns" cat /proc/net/unix 2>/dev/null \
-                           | awk '$8 ~ "^/run/containerd/s/[0-9a-f]+$" { print $8 }' | sort -u)
-  fi
   stop_run "$run" keep
   for pid in $(pgrep -f -- "-address $run/containerd/containerd.sock" || true); do
     kill -KILL "$pid" 2>/dev/null && pids+=("$pid")
@@ -1175,17 +1202,11 @@ down_node() {
       [ ! -d "$h/$cg" ] || log "cgroup $h/$cg not removed"
     done
   fi
-  [ ${#socks[@]} -eq 0 ] || rm -f "${socks[@]}"
-  if [ -n "$net" ]; then   # libcni's cache: this network's files and the loopback's of the same sandboxes
-    local f id
-    for f in /var/lib/cni/results/"$net"-*; do
-      [ -e "$f" ] || continue
-      id=${f#/var/lib/cni/results/"$net"-}; id=${id%-*}
-      rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
-    done
-  fi
-  rmdir /run/containerd/s /run/containerd /var/lib/cni/results /var/lib/cni 2>/dev/null || true   # only when empty
   [ -z "$ns" ] || ! [ -e "/run/netns/$ns" ] || ip netns del "$ns"
+  # Mount points this run created, unless another node still runs (its namespace mounts on them).
+  if [ -f "$run/host-dirs" ] && ! ls /run/netns 2>/dev/null | grep -q '^kube-testenv-'; then
+    tac "$run/host-dirs" | while read -r d; do rmdir "$d" 2>/dev/null || log "left $d (not empty)"; done
+  fi
   if [ -f "$run/sysctls" ]; then
     local k v
     while read -r k v; do [ "$(cat "/proc/sys/$k")" = "$v" ] || echo "$v" > "/proc/sys/$k"; done < "$run/sysctls"
@@ -1193,10 +1214,11 @@ down_node() {
   [ -n "$keep" ] || rm -rf "$run"
 }
 
-node_exec() { # node_exec RUN_DIR CMD... : CMD in the run's network namespace
+node_exec() { # node_exec RUN_DIR CMD... : CMD in the run's network and mount namespaces
   local run=$1; shift
   [ -f "$run/netns" ] || { echo "exec: $run has no netns file (not an up-node run dir)" >&2; exit 2; }
-  exec nsenter "--net=/run/netns/$(cat "$run/netns")" "$@"
+  local mnt=(); [ ! -f "$run/ns/mnt" ] || mnt=("--mount=$run/ns/mnt")
+  exec nsenter "--net=/run/netns/$(cat "$run/netns")" "${mnt[@]}" "$@"
 }
 
 case "${1:-}" in
