@@ -1115,6 +1115,8 @@ up_node() {
   echo "$NS" > "$RUN/netns"; echo "$CGROOT" > "$RUN/cgroup-root"; echo "$CNI_NET" > "$RUN/cni-network"
   echo "$NODE_BIN" > "$RUN/node-bin-dir"
   local k; for k in $KUBELET_SYSCTLS; do echo "$k $(cat "/proc/sys/$k")"; done > "$RUN/sysctls"
+  # The watchdog stays outside the namespaces: inside, it would keep the mount namespace alive.
+  [ -z "${TESTENV_OWNER_PID:-}" ] || start watchdog bash "$SELF" watchdog-node "$RUN" "$TESTENV_OWNER_PID"
 
   # The namespace: lo and the bridge the CNI plugin will attach pods to, nothing else.
   ip netns add "$NS"
@@ -1124,7 +1126,6 @@ up_node() {
   ip -n "$NS" link add cni0 type bridge
   ip -n "$NS" addr add "$NODE_IP/${POD_CIDR#*/}" dev cni0
   ip -n "$NS" link set cni0 up
-  [ -z "${TESTENV_OWNER_PID:-}" ] || start watchdog bash "$SELF" watchdog-node "$RUN" "$TESTENV_OWNER_PID"
   make_cgroup_root
   KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248
   write_node_config
