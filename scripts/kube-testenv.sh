@@ -54,7 +54,8 @@
 #            testenv-node-0 is Ready and a smoke pod (image kube-testenv.local/smoke:r1, pull policy
 #            Never) is Running and answers HTTP on its pod IP from inside the namespace; prints the run
 #            dir (the only stdout line). The run dir holds, besides `up`'s files, netns (the network
-#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, containerd/, kubelet/, cni/, and
+#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (`exec RUN_DIR
+#            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/, kubelet/, cni/, and
 #            containerd.log, kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
 #            clients run inside it (`exec`). Measured here (warm binaries): 6.6–8.8 s — API server
 #            ready ~3 s, node Ready ~5.3 s, smoke pod answering ~6.3 s. On failure as `up` (logs on
@@ -63,8 +64,9 @@
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
 #            cgroup root; unmounts what is mounted under RUN_DIR (RUN_DIR/ns/mnt last holds the mount
 #            namespace: every mount inside it goes with it), removes the cgroups, the network
-#            namespace, the mount points up-node had to create, restores any changed kernel tunable
-#            and removes RUN_DIR; a following up-node starts clean. Measured here: 2.4–4 s (the
+#            namespace, the mount points up-node had to create (once no node runs), restores any
+#            changed kernel tunable and removes RUN_DIR; a following up-node starts clean. Several
+#            up-node runs may overlap (each has its own namespaces, cgroup root and run dir). Measured here: 2.4–4 s (the
 #            reaping of SIGKILLed processes by init).
 #   exec     runs CMD in RUN_DIR's network and mount namespaces (nsenter; the names are in
 #            RUN_DIR/netns and RUN_DIR/ns/mnt), e.g. `exec RUN_DIR kubectl --kubeconfig
@@ -985,8 +987,10 @@ cgroup_hierarchies() { # the cgroup v1 mounts (one per controller set) plus the 
 # (/var/lib/kubelet/device-plugins), the container log symlinks (/var/log/containers), the shims'
 # sockets (/run/containerd/s, pkg/shim/util_unix.go) and libcni's cache (/var/lib/cni). In the
 # node's mount namespace each is a bind mount of a directory of the run dir. A missing mount point
-# is created (and named in host-dirs, so down-node removes it when no other node runs).
+# is created and named in $CREATED_DIRS, so that the down-node that leaves no node running removes
+# it (runs may overlap: the one that created it need not be the last).
 HOST_PATHS="/var/lib/kubelet /var/log/containers /run/containerd /var/lib/cni"
+CREATED_DIRS=/run/kube-testenv-created-dirs
 
 # make_mount_ns: a mount namespace for the whole cluster, kept by a bind mount of its nsfs file at
 # $RUN/ns/mnt (on a private bind of $RUN/ns, as nsfs mounts require), a slave of the machine's: the
@@ -1000,7 +1004,7 @@ make_mount_ns() {
   unshare --mount="$RUN/ns/mnt" --propagation slave true
   local MNX=(nsenter "--mount=$RUN/ns/mnt") d k f
   for d in $HOST_PATHS; do
-    [ -d "$d" ] || { mkdir -p "$d"; echo "$d" >> "$RUN/host-dirs"; }
+    [ -d "$d" ] || { mkdir -p "$d"; echo "$d" >> "$CREATED_DIRS"; }
     f="$RUN/host/${d//\//_}"; mkdir -p "$f"
     "${MNX[@]}" mount --bind "$f" "$d"
   done
@@ -1092,6 +1096,8 @@ TOML
   {"type": "portmap", "capabilities": {"portMappings": true}}
  ]}
 CNI
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 10\n' \
+    "$C/containerd.sock" "$C/containerd.sock" > "$RUN/crictl.yaml"
   # The kubelet: cgroup v1 allowed (1.35+ refuses it otherwise), cgroupfs driver with its own
   # cgroup root, everything on disk under the run dir, no static pods, no host resolv.conf, x509
   # client auth from the cluster CA (the API server presents the admin certificate for logs/exec).
@@ -1252,9 +1258,10 @@ down_node() {
     done
   fi
   [ -z "$ns" ] || ! [ -e "/run/netns/$ns" ] || ip netns del "$ns"
-  # Mount points this run created, unless another node still runs (its namespace mounts on them).
-  if [ -f "$run/host-dirs" ] && ! ls /run/netns 2>/dev/null | grep -q '^kube-testenv-'; then
-    tac "$run/host-dirs" | while read -r d; do rmdir "$d" 2>/dev/null || log "left $d (not empty)"; done
+  # The mount points runs created, once no node runs any more (a running one mounts on them).
+  if [ -f "$CREATED_DIRS" ] && ! ls /run/netns 2>/dev/null | grep -q '^kube-testenv-'; then
+    sort -u "$CREATED_DIRS" | while read -r d; do [ ! -d "$d" ] || rmdir "$d" 2>/dev/null || log "left $d (not empty)"; done
+    rm -f "$CREATED_DIRS"
   fi
   if [ -f "$run/sysctls" ]; then
     local k v
