@@ -74,7 +74,12 @@
 #   oci-image  writes an OCI image archive (one layer: BINARY at PATH, entrypoint PATH, user USER,
 #            optionally an exposed port) that `ctr -n k8s.io images import` takes as it is; the
 #            image is named REF (index annotation io.containerd.image.name). Reproducible: the same
-#            binary gives the same digest. No daemon, no storage driver.
+#            binary gives the same digest. No daemon, no storage driver. A dynamically linked binary
+#            (the workspace's Rust binaries) also gets its `ldd` libraries and loader from this
+#            machine, /etc/passwd + /etc/group (root, nonroot 65532) and the CA bundle, as
+#            distroless/cc would; OCI_EXTRA="SRC=DST ..." adds files. Checked: the debug
+#            examples/helloworld packed so (35 MB binary, 9.9 MB layer, 5 s), imported in 0.7 s, ran
+#            as 65532 with runAsNonRoot on the real node and answered "Hello real node!".
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
@@ -322,6 +327,10 @@ GO
 # reproducible (mtime 0, uid 0), and `ctr images import` reads it as it is. The index carries
 # io.containerd.image.name (the full REF, which ctr names the image by) and
 # org.opencontainers.image.ref.name (its tag), as `ctr images export` writes them.
+# A dynamically linked BINARY (the workspace's Rust binaries: glibc, libgcc_s, libm) gets the
+# libraries `ldd` names and the dynamic loader, from this machine (Debian bookworm's glibc, what
+# the binary was linked against), plus /etc/passwd and /etc/group naming root and nonroot (65532)
+# and the CA bundle — what distroless/cc gives it. OCI_EXTRA="SRC=DST ..." adds more files.
 oci_image() {
   python3 - "$@" <<'PY'
 import gzip, hashlib, io, json, sys, tarfile
@@ -340,13 +349,29 @@ def info(name, kind, mode, size=0):
     ti.mtime = 0; ti.uid = ti.gid = 0; ti.uname = ti.gname = ""
     return ti
 
-data = open(binary, "rb").read()
-entries, parts = [], path.strip("/").split("/")
-for i in range(1, len(parts)):
-    entries.append((info("/".join(parts[:i]), tarfile.DIRTYPE, 0o755), None))
-for d in ("tmp",):
-    entries.append((info(d, tarfile.DIRTYPE, 0o1777), None))
-entries.append((info("/".join(parts), tarfile.REGTYPE, 0o755, len(data)), data))
+import os, re, subprocess
+files = {path.strip("/"): (open(binary, "rb").read(), 0o755)}   # path in the image -> (bytes, mode)
+ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)   # fails for a static binary
+if ldd.returncode == 0:
+    out_ldd = ldd.stdout
+    for lib in re.findall(r"(?:=>\s*)?(/\S+)\s+\(0x", out_ldd):
+        files[lib.strip("/")] = (open(os.path.realpath(lib), "rb").read(), 0o755)
+if len(files) > 1:   # dynamic: a minimal /etc as distroless has it
+    files["etc/passwd"] = (b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n", 0o644)
+    files["etc/group"] = (b"root:x:0:\nnonroot:x:65532:\n", 0o644)
+    if os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+        files["etc/ssl/certs/ca-certificates.crt"] = (open("/etc/ssl/certs/ca-certificates.crt", "rb").read(), 0o644)
+for spec in os.environ.get("OCI_EXTRA", "").split():
+    src, dst = spec.split("=", 1)
+    files[dst.strip("/")] = (open(src, "rb").read(), os.stat(src).st_mode & 0o777)
+dirs = {"tmp"}
+for f in files:
+    parts = f.split("/")
+    dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+entries = [(info(d, tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755), None) for d in sorted(dirs)]
+for f in sorted(files):
+    data, mode = files[f]
+    entries.append((info(f, tarfile.REGTYPE, mode, len(data)), data))
 layer = tar_bytes(entries)
 layer_gz = gzip.compress(layer, mtime=0)
 blobs = {}
