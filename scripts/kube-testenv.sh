@@ -1110,8 +1110,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 TOML
   # One bridge (created by up-node with the gateway address, so the kubelet has a node IP before
   # the first pod) with host-local IPAM whose state lives in the run dir; no masquerade (nothing
-  # leaves the namespace). The network's name carries the run's id: libcni's cache files
-  # (/var/lib/cni/results/<network>-<container>-<if>) are recognisable by down-node.
+  # leaves the namespace). libcni's cache (/var/lib/cni) is the run dir's, through the mount namespace.
   cat > "$RUN/cni/net.d/10-testenv.conflist" <<CNI
 {"cniVersion": "1.0.0", "name": "$CNI_NET",
  "plugins": [
@@ -1189,9 +1188,9 @@ up_node() {
   command -v ip >/dev/null && command -v nsenter >/dev/null || { log "up-node needs ip (iproute2) and nsenter"; return 1; }
   RUN=$(mktemp -d "${TMPDIR:-/tmp}/kube-testenv-node.XXXXXX"); chmod 711 "$RUN"
   local id; id=$(basename "$RUN"); id=${id##*.}
-  NS="kube-testenv-$id"; CGROOT="kube-testenv-$id"; CNI_NET="kube-testenv-$id"
+  NS="kube-testenv-$id"; CGROOT="kube-testenv-$id"; CNI_NET="kube-testenv"
   trap 'rc=$?; if [ $rc -ne 0 ]; then dump_logs; down_node "$RUN" keep; log "up-node failed; logs kept in $RUN"; fi' EXIT
-  echo "$NS" > "$RUN/netns"; echo "$CGROOT" > "$RUN/cgroup-root"; echo "$CNI_NET" > "$RUN/cni-network"
+  echo "$NS" > "$RUN/netns"; echo "$CGROOT" > "$RUN/cgroup-root"
   echo "$NODE_BIN" > "$RUN/node-bin-dir"
   local k; for k in $KUBELET_SYSCTLS; do echo "$k $(cat "/proc/sys/$k")"; done > "$RUN/sysctls"
   # The watchdog stays outside the namespaces: inside, it would keep the mount namespace alive.
@@ -1252,10 +1251,9 @@ SMOKE
 # mount inside it), the cgroups, the network namespace, the mount points up-node created, the
 # kernel tunables (only if something changed them), and the run dir.
 down_node() {
-  local run=$1 keep=${2:-} ns="" cg="" net="" pid pids=() h
+  local run=$1 keep=${2:-} ns="" cg="" pid pids=() h
   [ -f "$run/netns" ] && ns=$(cat "$run/netns")
   [ -f "$run/cgroup-root" ] && cg=$(cat "$run/cgroup-root")
-  [ -f "$run/cni-network" ] && net=$(cat "$run/cni-network")
   stop_run "$run" keep
   for pid in $(pgrep -f -- "-address $run/containerd/containerd.sock" || true); do
     kill -KILL "$pid" 2>/dev/null && pids+=("$pid")
