@@ -39,8 +39,8 @@
 #            programs (see oci-image). Logs each component's build time. Measured here (2 cores,
 #            nice 19, other builds running; Go module and build caches warm from `build`): CNI
 #            plugins 13.6 s, crictl 80 s, images 2 s, containerd 102 s, kubelet 10–25 s (it shares
-#            nearly every package with the control plane; from an empty Go build cache: see below);
-#            everything from a warm Go cache 14 s; cached <1 s.
+#            nearly every package with the control plane; from an empty Go build cache 392 s);
+#            everything again from a warm Go cache 14 s; cached <1 s.
 #   up-node  (build-node first if needed) a new run dir /tmp/kube-testenv-node.XXXXXX; a network
 #            namespace kube-testenv-XXXXXX (`ip netns add`) holding only lo and the bridge cni0
 #            (10.244.0.1/24, the node's InternalIP and the pods' gateway; no default route, no
