@@ -54,9 +54,9 @@
 #            testenv-node-0 is Ready and a smoke pod (image kube-testenv.local/smoke:r1, pull policy
 #            Never) is Running and answers HTTP on its pod IP from inside the namespace; prints the run
 #            dir (the only stdout line). The run dir holds, besides `up`'s files, netns (the network
-#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (`exec RUN_DIR
-#            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/, kubelet/, cni/, and
-#            containerd.log, kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
+#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR
+#            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/,
+#            kubelet/, cni/, containerd.log and kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
 #            clients run inside it (`exec`). Measured here (warm binaries): 6.6–8.8 s — API server
 #            ready ~3 s, node Ready ~5.3 s, smoke pod answering ~6.3 s. On failure as `up` (logs on
 #            stderr, everything stopped and unmounted, run dir kept). TESTENV_OWNER_PID as for `up`.
@@ -66,8 +66,8 @@
 #            namespace: every mount inside it goes with it), removes the cgroups, the network
 #            namespace, the mount points up-node had to create (once no node runs), restores any
 #            changed kernel tunable and removes RUN_DIR; a following up-node starts clean. Several
-#            up-node runs may overlap (each has its own namespaces, cgroup root and run dir). Measured here: 2.4–4 s (the
-#            reaping of SIGKILLed processes by init).
+#            up-node runs may overlap (each has its own namespaces, cgroup root and run dir).
+#            Measured here: 2–5 s (mostly init reaping the SIGKILLed processes).
 #   exec     runs CMD in RUN_DIR's network and mount namespaces (nsenter; the names are in
 #            RUN_DIR/netns and RUN_DIR/ns/mnt), e.g. `exec RUN_DIR kubectl --kubeconfig
 #            RUN_DIR/kubeconfig get nodes` or `exec RUN_DIR curl http://POD_IP:8080/`.
@@ -1052,16 +1052,16 @@ make_cgroup_root() { # a cgroup per hierarchy for the kubelet's cgroupRoot (it m
 write_node_config() {
   local C="$RUN/containerd" ND="$NODE_BIN"
   mkdir -p "$C/root" "$C/state" "$C/tmp" "$RUN/cni/net.d" "$RUN/cni/ipam" "$RUN/kubelet" "$RUN/pod-logs" "$RUN/runc"
-  # containerd 2.4 (config version 4): every path under the run dir, no imports from /etc/containerd;
-  # NRI (a socket in /var/run/nri)
-  # and the snapshotters that need cgo or block devices are off; the CRI streaming server (exec,
-  # port-forward) listens on the namespace's 127.0.0.1; pod network namespaces are mounted under the
-  # state dir, not /var/run/netns. restrict_oom_score_adj: a sandbox asks for oom_score_adj -998
-  # and a Guaranteed container for -997, which needs CAP_SYS_RESOURCE; where the bounding set lacks
-  # it (this kind of machine) runc's nsexec dies with "failed to update /proc/self/oom_score_adj:
-  # Permission denied" ("can't get final child's PID from pipe: EOF"), so they are clamped to
-  # containerd's own score instead. Only the shims' sockets are outside: the shim hard-codes
-  # /run/containerd/s/<sha256> (pkg/shim/util_unix.go); down-node removes those of this run.
+  # containerd 2.4 (config version 4): every path under the run dir, no imports from
+  # /etc/containerd; NRI (a socket in /var/run/nri) and the snapshotters that need cgo or block
+  # devices are off; the CRI streaming server (exec, port-forward) listens on the namespace's
+  # 127.0.0.1; pod network namespaces are mounted under the state dir, not /var/run/netns (the
+  # shims' sockets, hard-coded under /run/containerd/s, land in the run dir through the mount
+  # namespace). restrict_oom_score_adj: a sandbox asks for oom_score_adj -998 and a Guaranteed
+  # container for -997, which needs CAP_SYS_RESOURCE; where the bounding set lacks it (this kind
+  # of machine) runc's nsexec dies with "failed to update /proc/self/oom_score_adj: Permission
+  # denied" ("can't get final child's PID from pipe: EOF"), so they are clamped to containerd's
+  # own score instead.
   cat > "$C/config.toml" <<TOML
 version = 4
 root = "$C/root"
