@@ -44,7 +44,7 @@
 #   up-node  (build-node first if needed) a new run dir /tmp/kube-testenv-node.XXXXXX; a network
 #            namespace kube-testenv-XXXXXX (`ip netns add`) holding only lo and the bridge cni0
 #            (10.244.0.1/24, the node's InternalIP and the pods' gateway; no default route, no
-#            masquerade: no packet leaves it); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
+#            masquerade: no packet leaves it; pods get no default route either); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
 #            machine's, in which /var/lib/kubelet, /var/log/containers, /run/containerd, /var/lib/cni
 #            and the kernel tunables the kubelet sets are covered by run-dir files; the whole control
 #            plane of `up` (with its kwok node) and containerd (root, state, sockets, runc root in the
@@ -52,13 +52,17 @@
 #            /kube-testenv-XXXXXX, root dir in the run dir, no static pods) in both namespaces; the
 #            pause and smoke images imported into containerd's k8s.io namespace; waits until node
 #            testenv-node-0 is Ready and a smoke pod (image kube-testenv.local/smoke:r1, pull policy
-#            Never) is Running and answers HTTP on its pod IP from inside the namespace; prints the run
-#            dir (the only stdout line). The run dir holds, besides `up`'s files, netns (the network
+#            Never) is Running, answers HTTP on its pod IP from inside the namespace and, as its
+#            service account, reads the API server's /version in-cluster; prints the run dir (the
+#            only stdout line). Unlike `up`, the API server listens on :443 on every address of the
+#            namespace, 10.96.0.1 (the `kubernetes` Service) is an address of its lo and pods route
+#            10.96.0.0/16 to the node, so in-cluster clients work without kube-proxy; the
+#            ServiceAccount admission plugin is on (pods get projected tokens). The run dir holds, besides `up`'s files, netns (the network
 #            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR
 #            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/,
 #            kubelet/, cni/, containerd.log and kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
-#            clients run inside it (`exec`). Measured here (warm binaries): 6.6–8.8 s — API server
-#            ready ~3 s, node Ready ~5.3 s, smoke pod answering ~6.3 s. On failure as `up` (logs on
+#            clients run inside it (`exec`). Measured here (warm binaries): 6.1–8.8 s — API server
+#            ready ~3 s, node Ready ~4.7–5.3 s, smoke pod answering ~6 s. On failure as `up` (logs on
 #            stderr, everything stopped and unmounted, run dir kept). TESTENV_OWNER_PID as for `up`.
 #   down-node  kills RUN_DIR's processes by their recorded PIDs, then the containerd shims (their
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
@@ -196,7 +200,7 @@ build() {
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 CNI_VERSION=${CNI_VERSION:-v1.10.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
-NODE_KEY="node_k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_VERSION}_crictl-${CRICTL_VERSION}_runc-deb_r1"
+NODE_KEY="node_k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_VERSION}_crictl-${CRICTL_VERSION}_runc-deb_r2"
 NODE_BIN="$TESTENV_CACHE/$NODE_KEY/bin"
 NODE_SRC="$TESTENV_CACHE/$NODE_KEY/src"
 NODE_COMPONENTS="kubelet containerd containerd-shim-runc-v2 ctr crictl runc cni/bridge cni/host-local cni/loopback cni/portmap images/pause.tar images/smoke.tar"
@@ -292,14 +296,22 @@ func main() {
 }
 GO
   cat > smoke/main.go <<'GO'
-// smoke answers every HTTP request with "ok <hostname>" on $PORT (default 8080).
+// smoke answers every HTTP request with "ok <hostname>" on $PORT (default 8080), and
+// /kubernetes with the API server's /version as the pod's service account sees it (in-cluster:
+// KUBERNETES_SERVICE_HOST/PORT, the projected token and CA).
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 )
+
+const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
 
 func main() {
 	host, _ := os.Hostname()
@@ -308,6 +320,27 @@ func main() {
 		port = "8080"
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "ok %s\n", host) })
+	http.HandleFunc("/kubernetes", func(w http.ResponseWriter, _ *http.Request) {
+		token, err1 := os.ReadFile(sa + "token")
+		ca, err2 := os.ReadFile(sa + "ca.crt")
+		if err1 != nil || err2 != nil {
+			http.Error(w, fmt.Sprint("no service account: ", err1, err2), http.StatusInternalServerError)
+			return
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		req, _ := http.NewRequest("GET", "https://"+net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))+"/version", nil)
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := c.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
 	if err := http.ListenAndServe(":"+port, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -913,7 +946,8 @@ up() {
   echo "$RUN"
 }
 
-# control_plane_up: etcd, kube-apiserver (+ APISERVER_EXTRA flags), kube-controller-manager,
+# control_plane_up: etcd, kube-apiserver (+ APISERVER_EXTRA flags; API_PORT_FIXED for its port,
+# DISABLED_ADMISSION for the admission plugins it turns off), kube-controller-manager,
 # kube-scheduler and kwok in $RUN (in the network namespace of NSX), up to the kwok node Ready and
 # the kwok smoke Deployment available and deleted again.
 APISERVER_EXTRA=()
@@ -924,6 +958,7 @@ ss=[socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
   read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT <<< "$ports"
+  API_PORT=${API_PORT_FIXED:-$API_PORT}
   echo "$BIN" > "$RUN/bin-dir"
   local P="$RUN/pki"
 
@@ -948,7 +983,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=RBAC \
-    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+    --disable-admission-plugins="${DISABLED_ADMISSION:-ServiceAccount,TaintNodesByCondition}" \
     --allow-privileged=true --kubelet-preferred-address-types=InternalIP \
     --profiling=false --v=1 "${APISERVER_EXTRA[@]}"
   wait_for 120 "kube-apiserver ready" api_ready
@@ -997,6 +1032,8 @@ SMOKE
 POD_CIDR=${POD_CIDR:-10.244.0.0/24}   # inside the namespace only; nothing routes it anywhere else
 NODE_IP=${NODE_IP:-10.244.0.1}        # the CNI bridge's address: the node's InternalIP and the pods' gateway
 NODE_NAME=testenv-node-0
+SERVICE_CIDR=10.96.0.0/16             # the API server's --service-cluster-ip-range
+KUBERNETES_SERVICE_IP=10.96.0.1       # its first address: the `kubernetes` Service
 # The kernel tunables the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
 # kernel.panic_on_oops=1, …; pkg/kubelet/cm setupKernelTunables) are machine-wide and the kubelet
 # has no "warn only" setting: in the node's mount namespace each /proc/sys file is covered by a
@@ -1110,12 +1147,12 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 TOML
   # One bridge (created by up-node with the gateway address, so the kubelet has a node IP before
   # the first pod) with host-local IPAM whose state lives in the run dir; no masquerade (nothing
-  # leaves the namespace). libcni's cache (/var/lib/cni) is the run dir's, through the mount namespace.
+  # leaves the namespace); a pod's only routes are its subnet and the service range via the node. libcni's cache (/var/lib/cni) is the run dir's, through the mount namespace.
   cat > "$RUN/cni/net.d/10-testenv.conflist" <<CNI
 {"cniVersion": "1.0.0", "name": "$CNI_NET",
  "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-   "ipam": {"type": "host-local", "dataDir": "$RUN/cni/ipam",
+   "ipam": {"type": "host-local", "dataDir": "$RUN/cni/ipam", "routes": [{"dst": "$SERVICE_CIDR"}],
             "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}
  ]}
@@ -1182,6 +1219,10 @@ ok=s.get("phase")=="Running" and s.get("podIP") and all(c.get("ready") for c in 
 print(s.get("podIP","")) if ok else sys.exit(1)'
 }
 smoke_answers() { local ip; ip=$(smoke_pod_ip) || return $?; [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok smoke" ]; }
+smoke_reaches_api() { # the pod's in-cluster GET /version, relayed by the smoke server
+  local ip; ip=$(smoke_pod_ip) || return $?
+  "${NSX[@]}" curl -fsS --max-time 5 "http://$ip:8080/kubernetes" | grep -q "\"gitVersion\": *\"$K8S_VERSION\""
+}
 
 up_node() {
   build_node >&2
@@ -1204,6 +1245,11 @@ up_node() {
   ip -n "$NS" link add cni0 type bridge
   ip -n "$NS" addr add "$NODE_IP/${POD_CIDR#*/}" dev cni0
   ip -n "$NS" link set cni0 up
+  # The `kubernetes` Service's address is a local one of the namespace, and the API server listens
+  # on every address of the namespace on 443: a pod's in-cluster client (KUBERNETES_SERVICE_HOST
+  # 10.96.0.1, port 443, in the server certificate) reaches it through its gateway with no
+  # kube-proxy. The ServiceAccount admission plugin is on, so pods get their projected token.
+  ip -n "$NS" addr add "$KUBERNETES_SERVICE_IP/32" dev lo
   make_cgroup_root
   KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248
   write_node_config
@@ -1211,7 +1257,9 @@ up_node() {
 
   # containerd first (it needs no API server), then the control plane while it starts.
   start containerd env PATH="$NODE_BIN:$PATH" "$NODE_BIN/containerd" --config "$RUN/containerd/config.toml" --log-level warn
-  APISERVER_EXTRA=(--kubelet-client-certificate="$RUN/pki/admin.crt" --kubelet-client-key="$RUN/pki/admin.key")
+  APISERVER_EXTRA=(--kubelet-client-certificate="$RUN/pki/admin.crt" --kubelet-client-key="$RUN/pki/admin.key"
+                  --bind-address=0.0.0.0)
+  API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition
   control_plane_up
   wait_for 30 "containerd ready" containerd_ready
   local img
@@ -1228,16 +1276,19 @@ up_node() {
   printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testenv-node-smoke"}}' > "$RUN/node-ns.json"
   cat > "$RUN/node-smoke.json" <<SMOKE
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"smoke","namespace":"testenv-node-smoke"},
- "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},"automountServiceAccountToken":false,
+ "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},
   "terminationGracePeriodSeconds":0,
   "containers":[{"name":"smoke","image":"$SMOKE_IMAGE","imagePullPolicy":"Never",
    "ports":[{"containerPort":8080}],
    "readinessProbe":{"httpGet":{"path":"/","port":8080},"periodSeconds":1}}]}}
 SMOKE
   api POST /api/v1/namespaces "$RUN/node-ns.json" >/dev/null
+  wait_for 30 "service account testenv-node-smoke/default" api GET /api/v1/namespaces/testenv-node-smoke/serviceaccounts/default
   api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-smoke.json" >/dev/null
   wait_for 120 "smoke pod Running on $NODE_NAME and answering HTTP from the namespace" smoke_answers
-  log "smoke pod at $(smoke_pod_ip): $("${NSX[@]}" curl -fsS --max-time 2 "http://$(smoke_pod_ip):8080/")"
+  local ip; ip=$(smoke_pod_ip)
+  log "smoke pod at $ip: $("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")"
+  wait_for 30 "smoke pod reached the API server with its service account token" smoke_reaches_api
   api DELETE /api/v1/namespaces/testenv-node-smoke >/dev/null
 
   trap - EXIT
