@@ -363,7 +363,9 @@ GO
 # A dynamically linked BINARY (the workspace's Rust binaries: glibc, libgcc_s, libm) gets the
 # libraries `ldd` names and the dynamic loader, from this machine (Debian bookworm's glibc, what
 # the binary was linked against), plus /etc/passwd and /etc/group naming root and nonroot (65532)
-# and the CA bundle — what distroless/cc gives it. OCI_EXTRA="SRC=DST ..." adds more files.
+# and the CA bundle — what distroless/cc gives it. OCI_EXTRA="SRC=DST ..." adds more files,
+# OCI_ENV="K=V ..." environment variables, OCI_ENTRYPOINT an entrypoint other than PATH (a
+# Dockerfile's `ENTRYPOINT ["name"]`, found through the image's PATH).
 oci_image() {
   python3 - "$@" <<'PY'
 import gzip, hashlib, io, json, sys, tarfile
@@ -411,8 +413,8 @@ blobs = {}
 def blob(b, media):
     d = "sha256:" + hashlib.sha256(b).hexdigest(); blobs[d] = b
     return {"mediaType": media, "digest": d, "size": len(b)}
-cfg = {"User": user, "Entrypoint": [path], "WorkingDir": "/",
-       "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+cfg = {"User": user, "Entrypoint": [os.environ.get("OCI_ENTRYPOINT") or path], "WorkingDir": "/",
+       "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + os.environ.get("OCI_ENV", "").split()}
 if port:
     cfg["ExposedPorts"] = {port: {}}
 config = {"architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z", "config": cfg,
@@ -1006,7 +1008,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
   "labels":{"type":"kwok","kubernetes.io/hostname":"kwok-node-0","kubernetes.io/os":"linux",
             "kubernetes.io/arch":"amd64","node-role.kubernetes.io/agent":""}},
- "spec":{},
+ "spec":{"taints":KWOK_TAINTS},
  "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},
            "capacity":{"cpu":"32","memory":"256Gi","pods":"110"},
            "nodeInfo":{"architecture":"amd64","operatingSystem":"linux","kubeletVersion":"fake"}}}
@@ -1016,8 +1018,14 @@ NODEJSON
 {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"smoke","namespace":"testenv-smoke"},
  "spec":{"replicas":2,"selector":{"matchLabels":{"app":"smoke"}},
   "template":{"metadata":{"labels":{"app":"smoke"}},
-   "spec":{"nodeSelector":{"type":"kwok"},"containers":[{"name":"c","image":"registry.invalid/none:0"}]}}}}
+   "spec":{"nodeSelector":{"type":"kwok"},"tolerations":[{"key":"kwok.x-k8s.io/node","operator":"Exists"}],
+    "containers":[{"name":"c","image":"registry.invalid/none:0"}]}}}}
 SMOKE
+  # Beside a real node (up-node) the kwok node is tainted, so that only pods that ask for it (a
+  # toleration of kwok.x-k8s.io/node) land there and everything else runs for real.
+  local taints='[]'
+  [ -z "${KWOK_TAINTED:-}" ] || taints='[{"key":"kwok.x-k8s.io/node","value":"fake","effect":"NoSchedule"}]'
+  sed -i "s#KWOK_TAINTS#$taints#" "$RUN/node.json"
   api POST /api/v1/nodes "$RUN/node.json" >/dev/null
   api POST /api/v1/namespaces "$RUN/ns.json" >/dev/null
   api POST /apis/apps/v1/namespaces/testenv-smoke/deployments "$RUN/smoke.json" >/dev/null
@@ -1259,7 +1267,7 @@ up_node() {
   start containerd env PATH="$NODE_BIN:$PATH" "$NODE_BIN/containerd" --config "$RUN/containerd/config.toml" --log-level warn
   APISERVER_EXTRA=(--kubelet-client-certificate="$RUN/pki/admin.crt" --kubelet-client-key="$RUN/pki/admin.key"
                   --bind-address=0.0.0.0)
-  API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition
+  API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition KWOK_TAINTED=1
   control_plane_up
   wait_for 30 "containerd ready" containerd_ready
   local img

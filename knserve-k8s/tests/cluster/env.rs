@@ -11,9 +11,10 @@ use anyhow::{Context, bail, ensure};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, Client, Config};
+use kube::{Api, Client};
+
+use crate::harness::client_for;
 use tokio::process::Command;
 
 /// Env var naming the kubeconfig of an existing cluster to test against instead of starting one.
@@ -264,14 +265,4 @@ fn down(run_dir: &Path) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())
-}
-
-/// A client for the current context of the kubeconfig at `path`.
-async fn client_for(path: &Path) -> anyhow::Result<Client> {
-    let kubeconfig = Kubeconfig::read_from(path)
-        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .with_context(|| format!("loading kubeconfig {}", path.display()))?;
-    Client::try_from(config).context("building a client from the kubeconfig")
 }

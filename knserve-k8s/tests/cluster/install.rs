@@ -39,18 +39,7 @@ async fn the_manifests_apply_and_every_server_comes_up(cluster: &Cluster) -> any
     ];
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let mut waiting = Vec::new();
-        for name in servers {
-            let available = deployments
-                .get_opt(name)
-                .await?
-                .and_then(|d| d.status)
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0);
-            if available < 1 {
-                waiting.push(name);
-            }
-        }
+        let waiting = crate::harness::unavailable(&deployments, &servers).await?;
         if waiting.is_empty() {
             return Ok(());
         }
