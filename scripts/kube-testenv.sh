@@ -1281,6 +1281,7 @@ metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
 mode: iptables
 clusterCIDR: $POD_CIDR
 detectLocalMode: ClusterCIDR
+nodePortAddresses: [primary]
 iptables: {masqueradeAll: $MASQUERADE_ALL, syncPeriod: 30s, minSyncPeriod: 0s}
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 logging: {verbosity: 1}
@@ -1345,11 +1346,13 @@ print(s.get("podIP","")) if ok else sys.exit(1)'
 }
 smoke_answers() { local ip; ip=$(smoke_pod_ip) || return $?; [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok smoke" ]; }
 smoke_service_answers() { # the smoke Service's ClusterIP, from the node's namespace (kube-proxy's OUTPUT chain)
+  alive kube-proxy || return 99
   local cip
   cip=$(api GET /api/v1/namespaces/testenv-node-smoke/services/smoke | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])') || return 1
   [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$cip/")" = "ok smoke" ]
 }
 smoke_dns_answers() { # from inside the pod: cluster DNS, then the Service back to the pod itself (hairpin)
+  alive kube-proxy coredns || return 99
   local ip; ip=$(smoke_pod_ip) || return $?
   [ "$("${NSX[@]}" curl -fsS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/")" = "ok smoke" ]
 }
@@ -1444,8 +1447,10 @@ SVC
   wait_for 30 "smoke pod reached the API server with its service account token" smoke_reaches_api
   wait_for 30 "kube-proxy synced" proxy_ready
   wait_for 30 "CoreDNS ready" dns_ready
-  wait_for 30 "smoke Service answers on its ClusterIP from the node's namespace" smoke_service_answers
-  wait_for 30 "smoke pod reached smoke.testenv-node-smoke.svc.cluster.local (cluster DNS + Service hairpin)" smoke_dns_answers
+  wait_for 30 "smoke Service answers on its ClusterIP from the node's namespace" smoke_service_answers \
+    || { log "iptables nat KUBE-SERVICES in $NS: $("${NSX[@]}" iptables -t nat -S KUBE-SERVICES 2>&1)"; return 1; }
+  wait_for 30 "smoke pod reached smoke.testenv-node-smoke.svc.cluster.local (cluster DNS + Service hairpin)" smoke_dns_answers \
+    || { log "the pod's last answer: $("${NSX[@]}" curl -sS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/" 2>&1)"; return 1; }
   api DELETE /api/v1/namespaces/testenv-node-smoke >/dev/null
 
   trap - EXIT
