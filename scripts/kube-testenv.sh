@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # kube-testenv.sh — a loopback-only Kubernetes control plane for tests: etcd + kube-apiserver +
 # kube-controller-manager + kube-scheduler + kwok (one fake node whose pods turn Running/Ready),
-# and, with up-node, the same plus a real node (kubelet + containerd + runc + CNI bridge) inside
-# network and mount namespaces of its own.
+# and, with up-node, the same plus a real node (kubelet + containerd + runc + CNI bridge +
+# kube-proxy + CoreDNS) inside network and mount namespaces of its own.
 # Versions: Kubernetes v1.36.3 (matches k8s-openapi's v1_36), etcd v3.6.14, kwok v0.8.0; for the
-# node containerd v2.4.2, CNI plugins v1.10.0, crictl v1.37.0, runc 1.1.5 (Debian bookworm).
+# node containerd v2.4.2, CNI plugins v1.10.0, crictl v1.37.0, CoreDNS v1.15.0, runc 1.1.5
+# (Debian bookworm).
 #
 # usage: kube-testenv.sh build | up | down RUN_DIR | bin-dir
 #        kube-testenv.sh build-node | up-node | down-node RUN_DIR | exec RUN_DIR CMD...
@@ -31,47 +32,86 @@
 #            Measured here: 1.5 s (the reaping; the kill itself is instant).
 #   bin-dir  prints the directory holding the binaries (fails if they are missing).
 #
-#   build-node  `build`, then the node's parts into $TESTENV_CACHE/node_<versions>/bin: kubelet
-#            (k8s.io/kubernetes/cmd/kubelet), containerd + containerd-shim-runc-v2 + ctr, the CNI
+#   build-node  `build`, then the node's parts into $TESTENV_CACHE/node_<versions>/bin: kubelet and
+#            kube-proxy (k8s.io/kubernetes/cmd/{kubelet,kube-proxy}, one wrapper module), coredns
+#            (a main package of ours importing coremain and only the plugins bind, ready, health,
+#            errors, log, cache, kubernetes), containerd + containerd-shim-runc-v2 + ctr, the CNI
 #            plugins bridge/host-local/loopback/portmap (in bin/cni), crictl, all built with Go from
 #            the module proxy (CGO off); runc copied from Debian's package (apt-get install runc when
 #            missing); images/pause.tar and images/smoke.tar, OCI archives of two tiny static Go
 #            programs (see oci-image). Logs each component's build time. Measured here (2 cores,
 #            nice 19, other builds running; Go module and build caches warm from `build`): CNI
 #            plugins 13.6 s, crictl 80 s, images 2 s, containerd 102 s, kubelet 10–25 s (it shares
-#            nearly every package with the control plane; from an empty Go build cache 392 s);
-#            everything again from a warm Go cache 14 s; cached <1 s.
+#            nearly every package with the control plane; from an empty Go build cache 392 s),
+#            kube-proxy 11.3 s after the kubelet (its own packages only; 3.3 s warm), CoreDNS 82 s
+#            (its modules downloaded and compiled: it pins client-go v0.37.1; 2.0 s warm; 55 MB);
+#            everything again from a warm Go cache 9–14 s; cached <1 s.
 #   up-node  (build-node first if needed) a new run dir /tmp/kube-testenv-node.XXXXXX; a network
 #            namespace kube-testenv-XXXXXX (`ip netns add`) holding only lo and the bridge cni0
 #            (10.244.0.1/24, the node's InternalIP and the pods' gateway; no default route, no
-#            masquerade: no packet leaves it; pods get no default route either); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
+#            masquerade: no packet leaves it; pods get no default route either; the service range
+#            10.96.0.0/16 routed to cni0); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
 #            machine's, in which /var/lib/kubelet, /var/log/containers, /run/containerd, /var/lib/cni
 #            and the kernel tunables the kubelet sets are covered by run-dir files; the whole control
 #            plane of `up` (with its kwok node) and containerd (root, state, sockets, runc root in the
 #            run dir) and a kubelet (failCgroupV1: false, cgroupfs driver, cgroupRoot
 #            /kube-testenv-XXXXXX, root dir in the run dir, no static pods) in both namespaces; the
-#            pause and smoke images imported into containerd's k8s.io namespace; waits until node
-#            testenv-node-0 is Ready and a smoke pod (image kube-testenv.local/smoke:r1, pull policy
-#            Never) is Running, answers HTTP on its pod IP from inside the namespace and, as its
-#            service account, reads the API server's /version in-cluster; prints the run dir (the
-#            only stdout line). Unlike `up`, the API server listens on :443 on every address of the
-#            namespace, 10.96.0.1 (the `kubernetes` Service) is an address of its lo and pods route
-#            10.96.0.0/16 to the node, so in-cluster clients work without kube-proxy; the
-#            ServiceAccount admission plugin is on (pods get projected tokens). The run dir holds, besides `up`'s files, netns (the network
-#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR
-#            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/,
-#            kubelet/, cni/, containerd.log and kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
-#            clients run inside it (`exec`). Measured here (warm binaries): 6.1–8.8 s — API server
-#            ready ~3 s, node Ready ~4.7–5.3 s, smoke pod answering ~6 s. On failure as `up` (logs on
-#            stderr, everything stopped and unmounted, run dir kept). TESTENV_OWNER_PID as for `up`.
+#            pause and smoke images imported into containerd's k8s.io namespace; kube-proxy and
+#            CoreDNS (below); waits until node testenv-node-0 is Ready and a smoke pod (image
+#            kube-testenv.local/smoke:r2, pull policy Never) behind a ClusterIP Service `smoke` is
+#            Running, answers HTTP on its pod IP from inside the namespace, as its service account
+#            reads the API server's /version in-cluster (10.96.0.1 through kube-proxy), answers on
+#            the Service's ClusterIP from the namespace itself (kube-proxy's nat OUTPUT chain: what
+#            the API server calling a webhook Service takes) and, from inside the pod, on
+#            http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then the Service back
+#            to the pod itself: hairpin); prints the run dir (the only stdout line). A check that
+#            fails names itself (and for the two Service checks what was seen).
+#            Unlike `up`, the API server listens on :443 on every address of the namespace and
+#            advertises the node IP 10.244.0.1 with the lease endpoint reconciler on, so the
+#            `kubernetes` Service 10.96.0.1:443 has a real endpoint (10.244.0.1:443) that kube-proxy
+#            sends pods and the namespace's own clients to, as in a real cluster (10.96.0.1 is no
+#            longer put on lo: with `kubernetes` left without endpoints, kube-proxy's filter
+#            OUTPUT chain REJECTs new connections to it from the namespace itself); the
+#            ServiceAccount admission plugin is on (pods get projected tokens). `up` keeps
+#            127.0.0.1 and no endpoint reconciler.
+#            kube-proxy: iptables mode (Debian's iptables 1.8.9, nf_tables backend: the tables
+#            belong to the node's network namespace and go with it; the machine's `iptables-save`
+#            is the same before and after), node IP as bind address, NodePorts on the node IP only,
+#            the machine-wide conntrack tunables left alone; config RUN_DIR/kube-proxy.yaml. Return
+#            path: a pod calling a Service whose pod sits on the same bridge gets the reply bridged,
+#            not routed; only with net.bridge.bridge-nf-call-iptables (per network namespace since
+#            Linux 5.3; br_netfilter is loaded here) does that reply pass conntrack to be un-DNATed.
+#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 such a
+#            call times out. Where the namespace has no such tunable, up-node sets kube-proxy's
+#            masqueradeAll instead (checked to work too), and says so.
+#            Cluster DNS: CoreDNS serving cluster.local and in-addr.arpa from the API server (admin
+#            kubeconfig; pods insecure; ttl 5, cache 5) on 10.244.0.1:53, nothing else: other
+#            names get REFUSED (nothing leaves the namespace, so no forward); config RUN_DIR/Corefile,
+#            health and ready on the namespace's 127.0.0.1:10254/10255. It is reached through a real
+#            Service kube-system/kube-dns at 10.96.0.10 (53/UDP, 53/TCP) whose one EndpointSlice
+#            (kube-dns-node, written by up-node) names 10.244.0.1; the kubelet has clusterDNS
+#            [10.96.0.10] and clusterDomain cluster.local, so pods get nameserver 10.96.0.10,
+#            search <ns>.svc.cluster.local svc.cluster.local cluster.local, ndots 5.
+#            The run dir holds, besides `up`'s files, netns (the network namespace's name), ns/mnt,
+#            cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR $(cat
+#            RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/, kubelet/,
+#            cni/, kube-proxy.yaml, Corefile and containerd.log, kubelet.log, kube-proxy.log,
+#            coredns.log. The API server is reached at the namespace's 127.0.0.1:443: clients run
+#            inside it (`exec`). The kwok node of `up` is there too (a pod meant for the real node
+#            needs nodeSelector kubernetes.io/hostname: testenv-node-0). Measured here (warm
+#            binaries): 7.9–8.8 s, also with two up-node runs started together — API server ready
+#            ~3.5 s, node Ready ~5–6 s, smoke pod answering ~7.8 s, its Service and DNS name
+#            ~0.6 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
+#            dir kept). TESTENV_OWNER_PID as for `up`.
 #   down-node  kills RUN_DIR's processes by their recorded PIDs, then the containerd shims (their
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
 #            cgroup root; unmounts what is mounted under RUN_DIR (RUN_DIR/ns/mnt last holds the mount
 #            namespace: every mount inside it goes with it), removes the cgroups, the network
-#            namespace, the mount points up-node had to create (once no node runs), restores any
-#            changed kernel tunable and removes RUN_DIR; a following up-node starts clean. Several
-#            up-node runs may overlap (each has its own namespaces, cgroup root and run dir).
-#            Measured here: 2–5 s (mostly init reaping the SIGKILLed processes).
+#            namespace (with it kube-proxy's iptables rules), the mount points up-node had to create
+#            (once no node runs), restores any changed kernel tunable and removes RUN_DIR; a
+#            following up-node starts clean. Several up-node runs may overlap (each has its own
+#            namespaces, addresses, ports, iptables, cgroup root and run dir; checked: two started
+#            together while a third ran). Measured here: 1.6–4.3 s (mostly init reaping the SIGKILLed processes).
 #   exec     runs CMD in RUN_DIR's network and mount namespaces (nsenter; the names are in
 #            RUN_DIR/netns and RUN_DIR/ns/mnt), e.g. `exec RUN_DIR kubectl --kubeconfig
 #            RUN_DIR/kubeconfig get nodes` or `exec RUN_DIR curl http://POD_IP:8080/`.
