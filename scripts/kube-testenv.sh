@@ -43,8 +43,9 @@
 #            nice 19, other builds running; Go module and build caches warm from `build`): CNI
 #            plugins 13.6 s, crictl 80 s, images 2 s, containerd 102 s, kubelet 10–25 s (it shares
 #            nearly every package with the control plane; from an empty Go build cache 392 s),
-#            kube-proxy 11.3 s after the kubelet (its own packages only; 3.3 s warm), CoreDNS 82 s
-#            (its modules downloaded and compiled: it pins client-go v0.37.1; 2.0 s warm; 55 MB);
+#            kube-proxy 11.3 s after the kubelet (its own packages only; 3.3 s warm; from an empty
+#            Go build cache 308 s), CoreDNS 82 s (its modules downloaded and compiled: it pins
+#            client-go v0.37.1; 2.0 s warm; from an empty Go build cache 275 s; 55 MB);
 #            everything again from a warm Go cache 9–14 s; cached <1 s.
 #   up-node  (build-node first if needed) a new run dir /tmp/kube-testenv-node.XXXXXX; a network
 #            namespace kube-testenv-XXXXXX (`ip netns add`) holding only lo and the bridge cni0
