@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # kube-testenv.sh — a loopback-only Kubernetes control plane for tests: etcd + kube-apiserver +
 # kube-controller-manager + kube-scheduler + kwok (one fake node whose pods turn Running/Ready),
-# and, with up-node, the same plus a real node (kubelet + containerd + runc + CNI bridge) inside
-# network and mount namespaces of its own.
+# and, with up-node, the same plus a real node (kubelet + containerd + runc + CNI bridge +
+# kube-proxy + CoreDNS) inside network and mount namespaces of its own.
 # Versions: Kubernetes v1.36.3 (matches k8s-openapi's v1_36), etcd v3.6.14, kwok v0.8.0; for the
-# node containerd v2.4.2, CNI plugins v1.10.0, crictl v1.37.0, runc 1.1.5 (Debian bookworm).
+# node containerd v2.4.2, CNI plugins v1.10.0, crictl v1.37.0, CoreDNS v1.15.0, runc 1.1.5
+# (Debian bookworm).
 #
 # usage: kube-testenv.sh build | up | down RUN_DIR | bin-dir
 #        kube-testenv.sh build-node | up-node | down-node RUN_DIR | exec RUN_DIR CMD...
@@ -31,47 +32,87 @@
 #            Measured here: 1.5 s (the reaping; the kill itself is instant).
 #   bin-dir  prints the directory holding the binaries (fails if they are missing).
 #
-#   build-node  `build`, then the node's parts into $TESTENV_CACHE/node_<versions>/bin: kubelet
-#            (k8s.io/kubernetes/cmd/kubelet), containerd + containerd-shim-runc-v2 + ctr, the CNI
+#   build-node  `build`, then the node's parts into $TESTENV_CACHE/node_<versions>/bin: kubelet and
+#            kube-proxy (k8s.io/kubernetes/cmd/{kubelet,kube-proxy}, one wrapper module), coredns
+#            (a main package of ours importing coremain and only the plugins bind, ready, health,
+#            errors, log, cache, kubernetes), containerd + containerd-shim-runc-v2 + ctr, the CNI
 #            plugins bridge/host-local/loopback/portmap (in bin/cni), crictl, all built with Go from
 #            the module proxy (CGO off); runc copied from Debian's package (apt-get install runc when
 #            missing); images/pause.tar and images/smoke.tar, OCI archives of two tiny static Go
 #            programs (see oci-image). Logs each component's build time. Measured here (2 cores,
 #            nice 19, other builds running; Go module and build caches warm from `build`): CNI
 #            plugins 13.6 s, crictl 80 s, images 2 s, containerd 102 s, kubelet 10–25 s (it shares
-#            nearly every package with the control plane; from an empty Go build cache 392 s);
-#            everything again from a warm Go cache 14 s; cached <1 s.
+#            nearly every package with the control plane; from an empty Go build cache 392 s),
+#            kube-proxy 11.3 s after the kubelet (its own packages only; 3.3 s warm; from an empty
+#            Go build cache 308 s), CoreDNS 82 s (its modules downloaded and compiled: it pins
+#            client-go v0.37.1; 2.0 s warm; from an empty Go build cache 275 s; 55 MB);
+#            everything again from a warm Go cache 9–14 s; cached <1 s.
 #   up-node  (build-node first if needed) a new run dir /tmp/kube-testenv-node.XXXXXX; a network
 #            namespace kube-testenv-XXXXXX (`ip netns add`) holding only lo and the bridge cni0
 #            (10.244.0.1/24, the node's InternalIP and the pods' gateway; no default route, no
-#            masquerade: no packet leaves it; pods get no default route either); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
+#            masquerade: no packet leaves it; pods get no default route either; the service range
+#            10.96.0.0/16 routed to cni0); a mount namespace kept at RUN_DIR/ns/mnt, a slave of the
 #            machine's, in which /var/lib/kubelet, /var/log/containers, /run/containerd, /var/lib/cni
 #            and the kernel tunables the kubelet sets are covered by run-dir files; the whole control
 #            plane of `up` (with its kwok node) and containerd (root, state, sockets, runc root in the
 #            run dir) and a kubelet (failCgroupV1: false, cgroupfs driver, cgroupRoot
 #            /kube-testenv-XXXXXX, root dir in the run dir, no static pods) in both namespaces; the
-#            pause and smoke images imported into containerd's k8s.io namespace; waits until node
-#            testenv-node-0 is Ready and a smoke pod (image kube-testenv.local/smoke:r1, pull policy
-#            Never) is Running, answers HTTP on its pod IP from inside the namespace and, as its
-#            service account, reads the API server's /version in-cluster; prints the run dir (the
-#            only stdout line). Unlike `up`, the API server listens on :443 on every address of the
-#            namespace, 10.96.0.1 (the `kubernetes` Service) is an address of its lo and pods route
-#            10.96.0.0/16 to the node, so in-cluster clients work without kube-proxy; the
-#            ServiceAccount admission plugin is on (pods get projected tokens). The run dir holds, besides `up`'s files, netns (the network
-#            namespace's name), ns/mnt, cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR
-#            $(cat RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/,
-#            kubelet/, cni/, containerd.log and kubelet.log. The API server listens on the namespace's 127.0.0.1 only:
-#            clients run inside it (`exec`). Measured here (warm binaries): 6.1–8.8 s — API server
-#            ready ~3 s, node Ready ~4.7–5.3 s, smoke pod answering ~6 s. On failure as `up` (logs on
-#            stderr, everything stopped and unmounted, run dir kept). TESTENV_OWNER_PID as for `up`.
+#            pause and smoke images imported into containerd's k8s.io namespace; kube-proxy and
+#            CoreDNS (below); waits until node testenv-node-0 is Ready and a smoke pod (image
+#            kube-testenv.local/smoke:r2, pull policy Never) behind a ClusterIP Service `smoke` is
+#            Running, answers HTTP on its pod IP from inside the namespace, as its service account
+#            reads the API server's /version in-cluster (10.96.0.1 through kube-proxy), answers on
+#            the Service's ClusterIP from the namespace itself (kube-proxy's nat OUTPUT chain: what
+#            the API server calling a webhook Service takes) and, from inside the pod, on
+#            http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then the Service back
+#            to the pod itself: hairpin); prints the run dir (the only stdout line). A check that
+#            fails names itself (and for the two Service checks what was seen).
+#            Unlike `up`, the API server listens on :443 on every address of the namespace and
+#            advertises the node IP 10.244.0.1 with the lease endpoint reconciler on, so the
+#            `kubernetes` Service 10.96.0.1:443 has a real endpoint (10.244.0.1:443) that kube-proxy
+#            sends pods and the namespace's own clients to, as in a real cluster (10.96.0.1 is no
+#            longer put on lo: with `kubernetes` left without endpoints, kube-proxy's filter
+#            OUTPUT chain REJECTs new connections to it from the namespace itself); the
+#            ServiceAccount admission plugin is on (pods get projected tokens). `up` keeps
+#            127.0.0.1 and no endpoint reconciler.
+#            kube-proxy: iptables mode (Debian's iptables 1.8.9, nf_tables backend: the tables
+#            belong to the node's network namespace and go with it; the machine's `iptables-save`
+#            is the same before and after), node IP as bind address, NodePorts on the node IP only,
+#            the machine-wide conntrack tunables left alone; config RUN_DIR/kube-proxy.yaml. Return
+#            path: a pod calling a Service whose pod sits on the same bridge gets the reply bridged,
+#            not routed; only with net.bridge.bridge-nf-call-iptables (per network namespace since
+#            Linux 5.3; br_netfilter is loaded here) does that reply pass conntrack to be un-DNATed.
+#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 such a
+#            call times out. Where the namespace has no such tunable, up-node sets kube-proxy's
+#            masqueradeAll instead (checked to work too), and says so.
+#            Cluster DNS: CoreDNS serving cluster.local and in-addr.arpa from the API server (admin
+#            kubeconfig; pods insecure; ttl 5, cache 5) on 10.244.0.1:53, nothing else: other
+#            names get REFUSED (nothing leaves the namespace, so no forward); config RUN_DIR/Corefile,
+#            health and ready on the namespace's 127.0.0.1:10254/10255. It is reached through a real
+#            Service kube-system/kube-dns at 10.96.0.10 (53/UDP, 53/TCP) whose one EndpointSlice
+#            (kube-dns-node, written by up-node) names 10.244.0.1; the kubelet has clusterDNS
+#            [10.96.0.10] and clusterDomain cluster.local, so pods get nameserver 10.96.0.10,
+#            search <ns>.svc.cluster.local svc.cluster.local cluster.local, ndots 5.
+#            The run dir holds, besides `up`'s files, netns (the network namespace's name), ns/mnt,
+#            cgroup-root, node-bin-dir, crictl.yaml (for `exec RUN_DIR $(cat
+#            RUN_DIR/node-bin-dir)/crictl --config RUN_DIR/crictl.yaml ps`), containerd/, kubelet/,
+#            cni/, kube-proxy.yaml, Corefile and containerd.log, kubelet.log, kube-proxy.log,
+#            coredns.log. The API server is reached at the namespace's 127.0.0.1:443: clients run
+#            inside it (`exec`). The kwok node of `up` is there too (a pod meant for the real node
+#            needs nodeSelector kubernetes.io/hostname: testenv-node-0). Measured here (warm
+#            binaries): 7.9–8.8 s, also with two up-node runs started together — API server ready
+#            ~3.5 s, node Ready ~5–6 s, smoke pod answering ~7.8 s, its Service and DNS name
+#            ~0.6 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
+#            dir kept). TESTENV_OWNER_PID as for `up`.
 #   down-node  kills RUN_DIR's processes by their recorded PIDs, then the containerd shims (their
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
 #            cgroup root; unmounts what is mounted under RUN_DIR (RUN_DIR/ns/mnt last holds the mount
 #            namespace: every mount inside it goes with it), removes the cgroups, the network
-#            namespace, the mount points up-node had to create (once no node runs), restores any
-#            changed kernel tunable and removes RUN_DIR; a following up-node starts clean. Several
-#            up-node runs may overlap (each has its own namespaces, cgroup root and run dir).
-#            Measured here: 2–5 s (mostly init reaping the SIGKILLed processes).
+#            namespace (with it kube-proxy's iptables rules), the mount points up-node had to create
+#            (once no node runs), restores any changed kernel tunable and removes RUN_DIR; a
+#            following up-node starts clean. Several up-node runs may overlap (each has its own
+#            namespaces, addresses, ports, iptables, cgroup root and run dir; checked: two started
+#            together while a third ran). Measured here: 1.6–4.3 s (mostly init reaping the SIGKILLed processes).
 #   exec     runs CMD in RUN_DIR's network and mount namespaces (nsenter; the names are in
 #            RUN_DIR/netns and RUN_DIR/ns/mnt), e.g. `exec RUN_DIR kubectl --kubeconfig
 #            RUN_DIR/kubeconfig get nodes` or `exec RUN_DIR curl http://POD_IP:8080/`.
@@ -200,12 +241,13 @@ build() {
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 CNI_VERSION=${CNI_VERSION:-v1.10.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
-NODE_KEY="node_k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_VERSION}_crictl-${CRICTL_VERSION}_runc-deb_r2"
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+NODE_KEY="node_k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_VERSION}_crictl-${CRICTL_VERSION}_coredns-${COREDNS_VERSION}_runc-deb_r3"
 NODE_BIN="$TESTENV_CACHE/$NODE_KEY/bin"
 NODE_SRC="$TESTENV_CACHE/$NODE_KEY/src"
-NODE_COMPONENTS="kubelet containerd containerd-shim-runc-v2 ctr crictl runc cni/bridge cni/host-local cni/loopback cni/portmap images/pause.tar images/smoke.tar"
+NODE_COMPONENTS="kubelet kube-proxy coredns containerd containerd-shim-runc-v2 ctr crictl runc cni/bridge cni/host-local cni/loopback cni/portmap images/pause.tar images/smoke.tar"
 PAUSE_IMAGE=kube-testenv.local/pause:r1
-SMOKE_IMAGE=kube-testenv.local/smoke:r1
+SMOKE_IMAGE=kube-testenv.local/smoke:r2
 
 node_cache_ready() {
   local b
@@ -220,10 +262,53 @@ timed() { # timed WHAT CMD... : runs CMD in a subshell and logs its wall time
   log "built $what in $((ms / 1000)).$((ms % 1000 / 100)) s"
 }
 
+# kubelet and kube-proxy share one wrapper module (and nearly every package): build_kubelet writes
+# it, build_kube_proxy only builds from it.
 build_kubelet() {
-  k8s_wrapper "$NODE_SRC/kubelet" kubelet
+  k8s_wrapper "$NODE_SRC/kubelet" kubelet kube-proxy
   go build -p 2 -trimpath -tags=selinux,notest -ldflags "$(k8s_ldflags)" -o "$NODE_BIN/" \
     k8s.io/kubernetes/cmd/kubelet
+}
+build_kube_proxy() {
+  cd "$NODE_SRC/kubelet"
+  go build -p 2 -trimpath -tags=selinux,notest -ldflags "$(k8s_ldflags)" -o "$NODE_BIN/" \
+    k8s.io/kubernetes/cmd/kube-proxy
+}
+
+# CoreDNS with only what a cluster.local-only DNS needs: a main package of ours importing coremain
+# and seven plugins, with dnsserver.Directives cut to them (in CoreDNS's plugin.cfg order). No
+# forward: nothing leaves the node's namespace, and a name outside the Corefile's zones gets
+# REFUSED. Its own module (CoreDNS pins a client-go of its own, unrelated to K8S_VERSION).
+build_coredns() {
+  local m=github.com/coredns/coredns
+  mkdir -p "$NODE_SRC/coredns" && cd "$NODE_SRC/coredns"
+  printf 'module kube-testenv/coredns\n\ngo 1.26.8\n\nrequire %s %s\n' "$m" "$COREDNS_VERSION" > go.mod
+  rm -f go.sum
+  cat > main.go <<'GO'
+// coredns for kube-testenv's node: cluster.local and in-addr.arpa from the API server, nothing else.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func init() {
+	dnsserver.Directives = []string{"bind", "ready", "health", "errors", "log", "cache", "kubernetes"}
+}
+
+func main() { coremain.Run() }
+GO
+  go mod tidy
+  go build -p 2 -trimpath -ldflags "-s -w -X $m/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" .
 }
 
 go_tools() { # go_tools DIR MODULE@VERSION LDFLAGS OUT PKG... : a wrapper module DIR building PKGs into OUT
@@ -265,7 +350,8 @@ install_runc() {
 }
 
 # The two images' programs: pause (the sandbox's process: sleeps, reaps zombies, exits on
-# INT/TERM) and smoke (an HTTP server answering "ok <hostname>" on :8080). Static, no cgo.
+# INT/TERM) and smoke (an HTTP server answering "ok <hostname>" on :8080, relaying /kubernetes and
+# /fetch?url=). Static, no cgo.
 build_image_programs() {
   mkdir -p "$NODE_SRC/images/pause" "$NODE_SRC/images/smoke" && cd "$NODE_SRC/images"
   printf 'module kube-testenv/images\n\ngo 1.26.0\n' > go.mod
@@ -298,7 +384,8 @@ GO
   cat > smoke/main.go <<'GO'
 // smoke answers every HTTP request with "ok <hostname>" on $PORT (default 8080), and
 // /kubernetes with the API server's /version as the pod's service account sees it (in-cluster:
-// KUBERNETES_SERVICE_HOST/PORT, the projected token and CA).
+// KUBERNETES_SERVICE_HOST/PORT, the projected token and CA), and /fetch?url=URL with what a GET of
+// URL answers from inside the pod (its resolv.conf: cluster DNS, search paths).
 package main
 
 import (
@@ -309,6 +396,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 )
 
 const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
@@ -333,6 +421,17 @@ func main() {
 		req, _ := http.NewRequest("GET", "https://"+net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))+"/version", nil)
 		req.Header.Set("Authorization", "Bearer "+string(token))
 		resp, err := c.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+	http.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		c := &http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(r.URL.Query().Get("url"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -450,6 +549,8 @@ build_node() {
   timed "pause and smoke images" build_image_programs
   timed "containerd $CONTAINERD_VERSION" build_containerd
   timed "kubelet $K8S_VERSION" build_kubelet
+  timed "kube-proxy $K8S_VERSION" build_kube_proxy
+  timed "CoreDNS $COREDNS_VERSION" build_coredns
   node_cache_ready || { log "build-node finished but binaries are incomplete"; return 1; }
   log "$("$NODE_BIN/kubelet" --version); $("$NODE_BIN/containerd" --version)"
 }
@@ -1042,6 +1143,7 @@ NODE_IP=${NODE_IP:-10.244.0.1}        # the CNI bridge's address: the node's Int
 NODE_NAME=testenv-node-0
 SERVICE_CIDR=10.96.0.0/16             # the API server's --service-cluster-ip-range
 KUBERNETES_SERVICE_IP=10.96.0.1       # its first address: the `kubernetes` Service
+DNS_SERVICE_IP=10.96.0.10             # kube-system/kube-dns, the pods' nameserver (kube-proxy -> CoreDNS on $NODE_IP:53)
 # The kernel tunables the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
 # kernel.panic_on_oops=1, …; pkg/kubelet/cm setupKernelTunables) are machine-wide and the kubelet
 # has no "warn only" setting: in the node's mount namespace each /proc/sys file is covered by a
@@ -1182,6 +1284,8 @@ imageServiceEndpoint: unix://$C/containerd.sock
 staticPodPath: ""
 podLogsDir: $RUN/pod-logs
 resolvConf: ""
+clusterDNS: [$DNS_SERVICE_IP]
+clusterDomain: cluster.local
 address: $NODE_IP
 port: $KUBELET_PORT
 readOnlyPort: 0
@@ -1209,6 +1313,69 @@ logging: {verbosity: 1}
 KUBELET
 }
 
+# kube-proxy (iptables mode) and CoreDNS, both processes of the node's namespaces. kube-proxy
+# leaves the machine-wide conntrack tunables alone (maxPerCore 0, timeouts 0); the node IP is its
+# bind address (no wait for the Node object); local traffic is what comes from the pod CIDR.
+# MASQUERADE_ALL is "true" only when the namespace has no net.bridge.bridge-nf-call-iptables
+# (see up_node).
+write_proxy_dns_config() {
+  cat > "$RUN/kube-proxy.yaml" <<PROXY
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $RUN/kubeconfig}
+hostnameOverride: $NODE_NAME
+bindAddress: $NODE_IP
+healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
+metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
+mode: iptables
+clusterCIDR: $POD_CIDR
+detectLocalMode: ClusterCIDR
+nodePortAddresses: [primary]
+iptables: {masqueradeAll: $MASQUERADE_ALL, syncPeriod: 30s, minSyncPeriod: 0s}
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+logging: {verbosity: 1}
+PROXY
+  # CoreDNS on the node IP only (the kube-dns Service's endpoint); health and ready on the
+  # namespace's 127.0.0.1. Names outside cluster.local / in-addr.arpa match no zone: REFUSED.
+  cat > "$RUN/Corefile" <<COREFILE
+cluster.local:53 in-addr.arpa:53 {
+    bind $NODE_IP
+    errors
+    health 127.0.0.1:$DNS_HEALTH_PORT
+    ready 127.0.0.1:$DNS_READY_PORT
+    kubernetes cluster.local in-addr.arpa {
+        kubeconfig $RUN/kubeconfig kube-testenv
+        pods insecure
+        ttl 5
+    }
+    cache 5
+}
+COREFILE
+  # kube-system/kube-dns: a selector-less Service at DNS_SERVICE_IP with one EndpointSlice naming
+  # the node IP (CoreDNS is a process of the node, not a pod).
+  cat > "$RUN/kube-dns-svc.json" <<SVC
+{"apiVersion":"v1","kind":"Service","metadata":{"name":"kube-dns","namespace":"kube-system",
+  "labels":{"k8s-app":"kube-dns","kubernetes.io/name":"CoreDNS"}},
+ "spec":{"clusterIP":"$DNS_SERVICE_IP","ports":[{"name":"dns","port":53,"protocol":"UDP","targetPort":53},
+  {"name":"dns-tcp","port":53,"protocol":"TCP","targetPort":53}]}}
+SVC
+  cat > "$RUN/kube-dns-eps.json" <<EPS
+{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"kube-dns-node","namespace":"kube-system",
+  "labels":{"kubernetes.io/service-name":"kube-dns","endpointslice.kubernetes.io/managed-by":"kube-testenv"}},
+ "addressType":"IPv4","endpoints":[{"addresses":["$NODE_IP"],"conditions":{"ready":true},"nodeName":"$NODE_NAME"}],
+ "ports":[{"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"}]}
+EPS
+}
+proxy_ready() { # kube-proxy synced its rules at least once (healthz 200) and the chains exist
+  alive kube-proxy || return 99
+  "${NSX[@]}" curl -fsS --max-time 2 "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz" >/dev/null \
+    && "${NSX[@]}" iptables -t nat -S KUBE-SERVICES >/dev/null
+}
+dns_ready() {
+  alive coredns || return 99
+  "${NSX[@]}" curl -fsS --max-time 2 "http://127.0.0.1:$DNS_READY_PORT/ready" >/dev/null
+}
+
 containerd_ready() {
   alive containerd || return 99
   "${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" version
@@ -1227,6 +1394,17 @@ ok=s.get("phase")=="Running" and s.get("podIP") and all(c.get("ready") for c in 
 print(s.get("podIP","")) if ok else sys.exit(1)'
 }
 smoke_answers() { local ip; ip=$(smoke_pod_ip) || return $?; [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok smoke" ]; }
+smoke_service_answers() { # the smoke Service's ClusterIP, from the node's namespace (kube-proxy's OUTPUT chain)
+  alive kube-proxy || return 99
+  local cip
+  cip=$(api GET /api/v1/namespaces/testenv-node-smoke/services/smoke | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])') || return 1
+  [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$cip/")" = "ok smoke" ]
+}
+smoke_dns_answers() { # from inside the pod: cluster DNS, then the Service back to the pod itself (hairpin)
+  alive kube-proxy coredns || return 99
+  local ip; ip=$(smoke_pod_ip) || return $?
+  [ "$("${NSX[@]}" curl -fsS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/")" = "ok smoke" ]
+}
 smoke_reaches_api() { # the pod's in-cluster GET /version, relayed by the smoke server
   local ip; ip=$(smoke_pod_ip) || return $?
   "${NSX[@]}" curl -fsS --max-time 5 "http://$ip:8080/kubernetes" | grep -q "\"gitVersion\": *\"$K8S_VERSION\""
@@ -1253,20 +1431,30 @@ up_node() {
   ip -n "$NS" link add cni0 type bridge
   ip -n "$NS" addr add "$NODE_IP/${POD_CIDR#*/}" dev cni0
   ip -n "$NS" link set cni0 up
-  # The `kubernetes` Service's address is a local one of the namespace, and the API server listens
-  # on every address of the namespace on 443: a pod's in-cluster client (KUBERNETES_SERVICE_HOST
-  # 10.96.0.1, port 443, in the server certificate) reaches it through its gateway with no
-  # kube-proxy. The ServiceAccount admission plugin is on, so pods get their projected token.
-  ip -n "$NS" addr add "$KUBERNETES_SERVICE_IP/32" dev lo
+  # Services: kube-proxy's iptables rules, in this namespace only. The service range is routed to
+  # the bridge so that a connect() from the namespace itself gets as far as the nat OUTPUT chain
+  # (there is no default route); pods route it to the node (their gateway). Bridged pod-to-pod
+  # frames must pass iptables (net.bridge.bridge-nf-call-iptables, per network namespace since
+  # Linux 5.3) or a reply from a Service's pod on the same bridge would bypass conntrack's un-DNAT;
+  # where the namespace lacks it, kube-proxy masquerades all Service traffic instead.
+  ip -n "$NS" route add "$SERVICE_CIDR" dev cni0 src "$NODE_IP"
+  ip netns exec "$NS" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  if ip netns exec "$NS" sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables' 2>/dev/null; then
+    MASQUERADE_ALL=false
+  else
+    MASQUERADE_ALL=true; log "no net.bridge.bridge-nf-call-iptables in $NS: kube-proxy masquerades all Service traffic"
+  fi
   make_cgroup_root
-  KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248
+  KUBELET_PORT=10250 KUBELET_HEALTHZ_PORT=10248 PROXY_HEALTHZ_PORT=10256 PROXY_METRICS_PORT=10249
+  DNS_HEALTH_PORT=10254 DNS_READY_PORT=10255
   write_node_config
+  write_proxy_dns_config
   log "run dir $RUN, network namespace $NS, mount namespace $RUN/ns/mnt, cgroup root /$CGROOT"
 
   # containerd first (it needs no API server), then the control plane while it starts.
   start containerd env PATH="$NODE_BIN:$PATH" "$NODE_BIN/containerd" --config "$RUN/containerd/config.toml" --log-level warn
   APISERVER_EXTRA=(--kubelet-client-certificate="$RUN/pki/admin.crt" --kubelet-client-key="$RUN/pki/admin.key"
-                  --bind-address=0.0.0.0)
+                  --bind-address=0.0.0.0 --advertise-address="$NODE_IP" --endpoint-reconciler-type=lease)
   API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition KWOK_TAINTED=1
   control_plane_up
   wait_for 30 "containerd ready" containerd_ready
@@ -1279,24 +1467,39 @@ up_node() {
   start kubelet env PATH="$NODE_BIN:$PATH" "$NODE_BIN/kubelet" --config="$RUN/kubelet.yaml" \
     --kubeconfig="$RUN/kubeconfig" --root-dir="$RUN/kubelet" --cert-dir="$RUN/kubelet/pki" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+  start kube-proxy "$NODE_BIN/kube-proxy" --config="$RUN/kube-proxy.yaml"
+  start coredns "$NODE_BIN/coredns" -conf "$RUN/Corefile"
+  api POST /api/v1/namespaces/kube-system/services "$RUN/kube-dns-svc.json" >/dev/null
+  api POST /apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices "$RUN/kube-dns-eps.json" >/dev/null
   wait_for 120 "node $NODE_NAME Ready" real_node_ready
 
   printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testenv-node-smoke"}}' > "$RUN/node-ns.json"
   cat > "$RUN/node-smoke.json" <<SMOKE
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"smoke","namespace":"testenv-node-smoke"},
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"smoke","namespace":"testenv-node-smoke","labels":{"app":"smoke"}},
  "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},
   "terminationGracePeriodSeconds":0,
   "containers":[{"name":"smoke","image":"$SMOKE_IMAGE","imagePullPolicy":"Never",
    "ports":[{"containerPort":8080}],
    "readinessProbe":{"httpGet":{"path":"/","port":8080},"periodSeconds":1}}]}}
 SMOKE
+  cat > "$RUN/node-smoke-svc.json" <<SVC
+{"apiVersion":"v1","kind":"Service","metadata":{"name":"smoke","namespace":"testenv-node-smoke"},
+ "spec":{"selector":{"app":"smoke"},"ports":[{"name":"http","port":80,"targetPort":8080}]}}
+SVC
   api POST /api/v1/namespaces "$RUN/node-ns.json" >/dev/null
+  api POST /api/v1/namespaces/testenv-node-smoke/services "$RUN/node-smoke-svc.json" >/dev/null
   wait_for 30 "service account testenv-node-smoke/default" api GET /api/v1/namespaces/testenv-node-smoke/serviceaccounts/default
   api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-smoke.json" >/dev/null
   wait_for 120 "smoke pod Running on $NODE_NAME and answering HTTP from the namespace" smoke_answers
   local ip; ip=$(smoke_pod_ip)
   log "smoke pod at $ip: $("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")"
   wait_for 30 "smoke pod reached the API server with its service account token" smoke_reaches_api
+  wait_for 30 "kube-proxy synced" proxy_ready
+  wait_for 30 "CoreDNS ready" dns_ready
+  wait_for 30 "smoke Service answers on its ClusterIP from the node's namespace" smoke_service_answers \
+    || { log "iptables nat KUBE-SERVICES in $NS: $("${NSX[@]}" iptables -t nat -S KUBE-SERVICES 2>&1)"; return 1; }
+  wait_for 30 "smoke pod reached smoke.testenv-node-smoke.svc.cluster.local (cluster DNS + Service hairpin)" smoke_dns_answers \
+    || { log "the pod's last answer: $("${NSX[@]}" curl -sS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/" 2>&1)"; return 1; }
   api DELETE /api/v1/namespaces/testenv-node-smoke >/dev/null
 
   trap - EXIT
