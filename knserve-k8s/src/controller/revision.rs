@@ -30,6 +30,9 @@ use crate::desired::serving::{self, INVALID_SPEC};
 /// (pods are not watched, and the Deployment's status stays at no available replica
 /// until its progress deadline), so waiting for [`RESYNC`] would leave the failure
 /// unreported for minutes.
+///
+/// Choice: Knative has no such recheck; its revision learns of a crash loop on the next
+/// Deployment or PodAutoscaler event, at the latest when the progress deadline passes.
 const POD_RECHECK: Duration = Duration::from_secs(10);
 
 /// Runs the Revision reconciler.
@@ -106,6 +109,11 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
                 pod.as_ref(),
                 &deployment_config,
             );
+            if let RevisionHealth::Failed { reason, .. }
+            | RevisionHealth::Unavailable { reason, .. } = &observation.health
+            {
+                tracing::debug!(revision = %revision.name_any(), reason, "revision not coming up");
+            }
             serving::revision_status(&revision, &observation, &now())
         }
         Err(message) => invalid(&revision, message),
