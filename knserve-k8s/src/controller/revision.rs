@@ -83,8 +83,7 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
             let pa = desired_pod_autoscaler(&revision, autoscaler).map_err(|e| e.to_string())?;
             Ok((d.deployment, pa))
         });
-    let mut requeue = RESYNC;
-    let status = match children {
+    let (status, requeue) = match children {
         Ok((deployment, pa)) => {
             let deployment = apply(&deployments, &deployment).await?;
             let pa = match autoscalers.get_opt(&pa.name_any()).await? {
@@ -96,31 +95,37 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
                 }
                 _ => apply(&autoscalers, &pa).await?,
             };
-            let pod = if waits_for_pods(&deployment) {
-                requeue = POD_RECHECK;
-                first_pod(&pods, &deployment).await
-            } else {
-                None
-            };
-            let observation = observe(
-                &revision,
-                &deployment,
-                &pa,
-                pod.as_ref(),
-                &deployment_config,
-            );
-            if let RevisionHealth::Failed { reason, .. }
-            | RevisionHealth::Unavailable { reason, .. } = &observation.health
-            {
-                tracing::debug!(revision = %revision.name_any(), reason, "revision not coming up");
-            }
-            serving::revision_status(&revision, &observation, &now())
+            observed_status(&revision, &deployment, &pa, &pods, &deployment_config).await
         }
-        Err(message) => invalid(&revision, message),
+        Err(message) => (invalid(&revision, message), RESYNC),
     };
     write_status(&revisions, &revision, revision.status.as_ref(), &status).await?;
     succeeded(&*revision, &ctx);
     Ok(Action::requeue(requeue))
+}
+
+/// The revision's status from its applied children and, while its Deployment waits for
+/// pods, its first pod; with how soon to look again.
+async fn observed_status(
+    revision: &crd::Revision,
+    deployment: &Deployment,
+    pa: &PodAutoscaler,
+    pods: &Api<Pod>,
+    config: &DeploymentConfig,
+) -> (crd::serving::RevisionStatus, Duration) {
+    let (pod, requeue) = if waits_for_pods(deployment) {
+        (first_pod(pods, deployment).await, POD_RECHECK)
+    } else {
+        (None, RESYNC)
+    };
+    let observation = observe(revision, deployment, pa, pod.as_ref(), config);
+    if let RevisionHealth::Failed { reason, .. } | RevisionHealth::Unavailable { reason, .. } =
+        &observation.health
+    {
+        tracing::debug!(revision = %revision.name_any(), reason, "revision not coming up");
+    }
+    let status = serving::revision_status(revision, &observation, &now());
+    (status, requeue)
 }
 
 fn invalid(revision: &crd::Revision, message: String) -> crd::serving::RevisionStatus {
