@@ -25,7 +25,11 @@ pub(super) fn initial_status(now: &str) -> RevisionStatus {
 /// Ready), the replica counts and `observedGeneration`.
 ///
 /// A failure lands on `ContainerHealthy=False` with the backend's reason and message
-/// (`ExitCode1`) and is copied to `Ready`; `ResourcesAvailable` keeps its last value.
+/// (`ExitCode1`) and is copied to `Ready`; `ResourcesAvailable` keeps its last value
+/// unless that was `False` (the resources came up after all, so it is `Unknown` again
+/// and `Ready` carries the container's failure). An unavailability lands on
+/// `ResourcesAvailable=False` (`ImagePullBackOff`) and `ContainerHealthy` keeps its
+/// last value, as Knative marks them.
 pub fn revision_status(
     revision: &mut Revision,
     observation: &RevisionObservation,
@@ -44,16 +48,20 @@ pub fn revision_status(
             set_condition(conditions, true_condition(CONTAINER_HEALTHY), now);
         }
         RevisionHealth::Failed { reason, message } => {
-            if find_condition(conditions, RESOURCES_AVAILABLE).is_none() {
+            if status_of(conditions, RESOURCES_AVAILABLE) != ConditionStatus::True {
                 set_condition(conditions, deploying(RESOURCES_AVAILABLE), now);
             }
-            let failed = condition(
-                CONTAINER_HEALTHY,
-                ConditionStatus::False,
-                Some(reason),
-                Some(message.clone()),
+            set_condition(conditions, failed(CONTAINER_HEALTHY, reason, message), now);
+        }
+        RevisionHealth::Unavailable { reason, message } => {
+            if find_condition(conditions, CONTAINER_HEALTHY).is_none() {
+                set_condition(conditions, deploying(CONTAINER_HEALTHY), now);
+            }
+            set_condition(
+                conditions,
+                failed(RESOURCES_AVAILABLE, reason, message),
+                now,
             );
-            set_condition(conditions, failed, now);
         }
     }
     if let Some(active) = observation.active {
@@ -64,6 +72,15 @@ pub fn revision_status(
     status.actual_replicas = Some(saturate(observation.actual_replicas));
     status.desired_replicas = observation.desired_replicas.map(saturate);
     status.observed_generation = revision.metadata.generation;
+}
+
+fn failed(type_: &str, reason: &str, message: &str) -> Condition {
+    condition(
+        type_,
+        ConditionStatus::False,
+        Some(reason),
+        Some(message.to_owned()),
+    )
 }
 
 fn active_condition(active: bool) -> Condition {

@@ -73,6 +73,14 @@ pub enum RevisionHealth {
         /// Human-readable explanation.
         message: String,
     },
+    /// Its resources cannot come up: no node fits it, its image cannot be pulled, or
+    /// it made no progress in time (`reason` CamelCase, e.g. `ImagePullBackOff`).
+    Unavailable {
+        /// One-word reason, copied to `ResourcesAvailable` and `Ready`.
+        reason: String,
+        /// Human-readable explanation.
+        message: String,
+    },
 }
 
 /// What `apply` did, as `kubectl apply` reports it.

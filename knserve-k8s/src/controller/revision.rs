@@ -1,12 +1,16 @@
 //! Revision → Deployment + PodAutoscaler (§1.1, §5.1), and the Revision's status from
-//! what they show (§1.4).
+//! what they and the Deployment's first pod show (§1.4).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use knserve_core::api::ConditionStatus;
 use knserve_core::api::condition_types::READY;
 use knserve_core::reconcile::{RevisionHealth, RevisionObservation};
+use kube::api::ListParams;
+use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -16,9 +20,20 @@ use super::{Context, Error, RESYNC, now};
 use crate::crd::{self, PodAutoscaler};
 use crate::desired::autoscaling::{ACTIVE, SCALE_TARGET_INITIALIZED};
 use crate::desired::revision::{
-    DeploymentConfig, deployment_name, desired_deployment, desired_pod_autoscaler,
+    DeploymentConfig, QUEUE_CONTAINER_NAME, deployment_name, desired_deployment,
+    desired_pod_autoscaler,
 };
 use crate::desired::serving::{self, INVALID_SPEC};
+
+/// How soon a revision whose Deployment waits for pods is revisited. A container that
+/// crash-loops or an image that cannot be pulled changes nothing the reconciler watches
+/// (pods are not watched, and the Deployment's status stays at no available replica
+/// until its progress deadline), so waiting for [`RESYNC`] would leave the failure
+/// unreported for minutes.
+///
+/// Choice: Knative has no such recheck; its revision learns of a crash loop on the next
+/// Deployment or PodAutoscaler event, at the latest when the progress deadline passes.
+const POD_RECHECK: Duration = Duration::from_secs(10);
 
 /// Runs the Revision reconciler.
 pub async fn run(ctx: Arc<Context>) {
@@ -47,7 +62,8 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
     let client = ctx.client.clone();
     let revisions: Api<crd::Revision> = Api::namespaced(client.clone(), &namespace);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let autoscalers: Api<PodAutoscaler> = Api::namespaced(client, &namespace);
+    let autoscalers: Api<PodAutoscaler> = Api::namespaced(client.clone(), &namespace);
+    let pods: Api<Pod> = Api::namespaced(client, &namespace);
     let config = ctx.config();
     let autoscaler = &config.validation.autoscaler;
     let deployment_config = DeploymentConfig::from_map(&config.deployment).unwrap_or_else(|e| {
@@ -67,7 +83,7 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
             let pa = desired_pod_autoscaler(&revision, autoscaler).map_err(|e| e.to_string())?;
             Ok((d.deployment, pa))
         });
-    let status = match children {
+    let (status, requeue) = match children {
         Ok((deployment, pa)) => {
             let deployment = apply(&deployments, &deployment).await?;
             let pa = match autoscalers.get_opt(&pa.name_any()).await? {
@@ -79,14 +95,37 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
                 }
                 _ => apply(&autoscalers, &pa).await?,
             };
-            let observation = observe(&revision, &deployment, &pa);
-            serving::revision_status(&revision, &observation, &now())
+            observed_status(&revision, &deployment, &pa, &pods, &deployment_config).await
         }
-        Err(message) => invalid(&revision, message),
+        Err(message) => (invalid(&revision, message), RESYNC),
     };
     write_status(&revisions, &revision, revision.status.as_ref(), &status).await?;
     succeeded(&*revision, &ctx);
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(requeue))
+}
+
+/// The revision's status from its applied children and, while its Deployment waits for
+/// pods, its first pod; with how soon to look again.
+async fn observed_status(
+    revision: &crd::Revision,
+    deployment: &Deployment,
+    pa: &PodAutoscaler,
+    pods: &Api<Pod>,
+    config: &DeploymentConfig,
+) -> (crd::serving::RevisionStatus, Duration) {
+    let (pod, requeue) = if waits_for_pods(deployment) {
+        (first_pod(pods, deployment).await, POD_RECHECK)
+    } else {
+        (None, RESYNC)
+    };
+    let observation = observe(revision, deployment, pa, pod.as_ref(), config);
+    if let RevisionHealth::Failed { reason, .. } | RevisionHealth::Unavailable { reason, .. } =
+        &observation.health
+    {
+        tracing::debug!(revision = %revision.name_any(), reason, "revision not coming up");
+    }
+    let status = serving::revision_status(revision, &observation, &now());
+    (status, requeue)
 }
 
 fn invalid(revision: &crd::Revision, message: String) -> crd::serving::RevisionStatus {
@@ -102,26 +141,30 @@ fn invalid(revision: &crd::Revision, message: String) -> crd::serving::RevisionS
     serving::revision_status(revision, &observation, &now())
 }
 
-/// What the Deployment and PodAutoscaler say about the revision:
-/// - failed when the Deployment stopped progressing (`ProgressDeadlineExceeded`) or
-///   cannot create pods (`ReplicaFailure`), with the Deployment's reason and message;
-/// - ready once it was ready before, a pod is ready, or the PodAutoscaler reports its
-///   initial scale reached (`ScaleTargetInitialized`, which covers an initial scale of
-///   0); it stays ready through scale to zero;
+/// What the Deployment, its first pod and the PodAutoscaler say about the revision,
+/// as Knative's `reconcileDeployment` and `PropagateAutoscalerStatus` read them:
+/// - failed as [`pod_failure`] says, when it says so;
+/// - else unavailable when the Deployment stopped progressing (`Progressing=False`,
+///   e.g. `ProgressDeadlineExceeded`) or cannot create pods (`ReplicaFailure=True`,
+///   which wins when both are), with the Deployment's reason and message;
+/// - else ready once it was ready before, a pod is ready, or the PodAutoscaler reports
+///   its initial scale reached (`ScaleTargetInitialized`, which covers an initial scale
+///   of 0); it stays ready through scale to zero;
 /// - active as the PodAutoscaler's `Active` condition says.
+///
+/// Choice: the observation holds one health, so where Knative marks both
+/// `ResourcesAvailable=False` (the Deployment timed out) and `ContainerHealthy=False`
+/// (the container exits), knserve reports only the container's failure. `Ready` is the
+/// same as Knative's (the last failure Knative marks, the container's), but
+/// `ResourcesAvailable` reads `Unknown`/`Deploying` rather than `False`.
 fn observe(
     revision: &crd::Revision,
     deployment: &Deployment,
     pa: &PodAutoscaler,
+    pod: Option<&Pod>,
+    config: &DeploymentConfig,
 ) -> RevisionObservation {
     let status = deployment.status.clone().unwrap_or_default();
-    let conditions = status.conditions.unwrap_or_default();
-    let failure = conditions.iter().find(|c| {
-        (c.type_ == "Progressing"
-            && c.status == "False"
-            && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
-            || (c.type_ == "ReplicaFailure" && c.status == "True")
-    });
     let pa_status = pa.status.clone().unwrap_or_default();
     let pa_condition = |type_: &str| {
         pa_status
@@ -136,11 +179,11 @@ fn observe(
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY))
         .is_some_and(|c| c.status == ConditionStatus::True);
     let ready_pods = status.ready_replicas.unwrap_or(0);
-    let health = if let Some(c) = failure {
-        RevisionHealth::Failed {
-            reason: c.reason.clone().unwrap_or_else(|| c.type_.clone()),
-            message: c.message.clone().unwrap_or_default(),
-        }
+    let failure = pod
+        .and_then(|pod| pod_failure(deployment, pod, config))
+        .or_else(|| deployment_failure(deployment));
+    let health = if let Some(failure) = failure {
+        failure
     } else if was_ready
         || ready_pods > 0
         || pa_condition(SCALE_TARGET_INITIALIZED) == Some(ConditionStatus::True)
@@ -160,3 +203,148 @@ fn observe(
         },
     }
 }
+
+/// The Deployment's own failure, as Knative's `TransformDeploymentStatus` reads it
+/// (`ReplicaFailure` is read last there, so its reason is the one `Ready` shows).
+fn deployment_failure(deployment: &Deployment) -> Option<RevisionHealth> {
+    let conditions = deployment.status.as_ref()?.conditions.as_deref()?;
+    let find = |type_: &str, status: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+    };
+    let c = find("ReplicaFailure", "True").or_else(|| find("Progressing", "False"))?;
+    Some(RevisionHealth::Unavailable {
+        reason: c.reason.clone().unwrap_or_else(|| c.type_.clone()),
+        message: c.message.clone().unwrap_or_default(),
+    })
+}
+
+/// Whether the Deployment wants pods and has none available: the only time Knative
+/// reads a pod, since a crash loop or an image that cannot be pulled shows nowhere
+/// else. A Deployment without `spec.replicas` wants the API server's default, 1.
+fn waits_for_pods(deployment: &Deployment) -> bool {
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let available = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
+    wanted > 0 && available == 0
+}
+
+/// One pod of the Deployment (its selector, `limit=1`), as Knative lists it: they all
+/// run the same template, so the first one tells how all of them fail. `None` when
+/// there is none yet or the list failed (logged; the status then says what the
+/// Deployment says, and the next reconcile tries again).
+async fn first_pod(pods: &Api<Pod>, deployment: &Deployment) -> Option<Pod> {
+    let name = deployment.name_any();
+    let selector = deployment.spec.as_ref()?.selector.clone();
+    let selector = match Selector::try_from(selector) {
+        Ok(selector) if !selector.selects_all() => selector,
+        Ok(_) => return None,
+        Err(error) => {
+            tracing::warn!(deployment = %name, %error, "deployment selector unreadable");
+            return None;
+        }
+    };
+    let params = ListParams::default().labels_from(&selector).limit(1);
+    match pods.list(&params).await {
+        Ok(list) => list.items.into_iter().next(),
+        Err(error) => {
+            tracing::warn!(deployment = %name, %error, "listing the revision's pods failed");
+            None
+        }
+    }
+}
+
+/// What the Deployment's first pod says is wrong, by Knative's `reconcileDeployment`
+/// rules, or `None` (nothing, or the Deployment has a pod available):
+/// - `PodScheduled=False` → unavailable with that condition's reason and message
+///   (`Unschedulable`), unless `pod-is-always-schedulable`;
+/// - then the first container other than the queue-proxy that either
+///   - exited before (`lastState.terminated`) → failed, `ExitCode<n>`, `Container
+///     failed with: <message>` (`container exited with no error` for exit code 0
+///     without a message), or
+///   - is waiting (`state.waiting`) after the Deployment's progress deadline passed
+///     (`Progressing=False` `ProgressDeadlineExceeded`) → unavailable with the waiting
+///     reason and message (`ImagePullBackOff`).
+///
+/// A container's verdict wins over the scheduling one, as in Knative where it is
+/// marked last.
+fn pod_failure(
+    deployment: &Deployment,
+    pod: &Pod,
+    config: &DeploymentConfig,
+) -> Option<RevisionHealth> {
+    if !waits_for_pods(deployment) {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    let unscheduled = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .filter(|_| !config.pod_is_always_schedulable)
+        .map(|c| RevisionHealth::Unavailable {
+            reason: c.reason.clone().unwrap_or_default(),
+            message: c.message.clone().unwrap_or_default(),
+        });
+    let timed_out = timed_out(deployment);
+    let containers = status.container_statuses.iter().flatten();
+    for container in containers.filter(|c| c.name != QUEUE_CONTAINER_NAME) {
+        let terminated = container
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref());
+        if let Some(terminated) = terminated {
+            return Some(exited(terminated));
+        }
+        let waiting = container.state.as_ref().and_then(|s| s.waiting.as_ref());
+        if let Some(waiting) = waiting.filter(|_| timed_out) {
+            return Some(RevisionHealth::Unavailable {
+                reason: waiting.reason.clone().unwrap_or_default(),
+                message: waiting.message.clone().unwrap_or_default(),
+            });
+        }
+    }
+    unscheduled
+}
+
+/// Knative's `hasDeploymentTimedOut`: `Progressing=False` `ProgressDeadlineExceeded`.
+fn timed_out(deployment: &Deployment) -> bool {
+    deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.type_ == "Progressing"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+}
+
+/// Knative's `ExitCodeReason` and `RevisionContainerExitingMessage`.
+fn exited(terminated: &ContainerStateTerminated) -> RevisionHealth {
+    let message = terminated.message.as_deref().unwrap_or_default();
+    let message = if terminated.exit_code == 0 && message.is_empty() {
+        "container exited with no error"
+    } else {
+        message
+    };
+    RevisionHealth::Failed {
+        reason: format!("ExitCode{}", terminated.exit_code),
+        message: format!("Container failed with: {message}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "revision_tests.rs"]
+mod tests;

@@ -101,6 +101,10 @@ async fn each_service_account_may_do_what_its_server_does_and_no_more(
             true,
         ),
         ("controller", &["watch", "configmaps", "-n", SYSTEM], true),
+        ("controller", &["list", "pods", "-n", "example"], true),
+        ("controller", &["watch", "pods", "-n", "example"], true),
+        ("controller", &["delete", "pods", "-n", "example"], false),
+        ("controller", &["create", "pods", "-n", "example"], false),
         ("controller", &["get", "secrets", "-n", SYSTEM], false),
         (
             "controller",

@@ -32,6 +32,10 @@ pub struct DeploymentConfig {
     pub queue_sidecar_ephemeral_storage_request: Option<String>,
     /// `queue-sidecar-ephemeral-storage-limit` (unset by default).
     pub queue_sidecar_ephemeral_storage_limit: Option<String>,
+    /// `pod-is-always-schedulable` (default `false`): a pod that is not scheduled yet
+    /// is only waiting (a cluster autoscaler will add a node), so `PodScheduled=False`
+    /// does not fail the revision.
+    pub pod_is_always_schedulable: bool,
 }
 
 impl Default for DeploymentConfig {
@@ -45,6 +49,7 @@ impl Default for DeploymentConfig {
             queue_sidecar_memory_limit: None,
             queue_sidecar_ephemeral_storage_request: None,
             queue_sidecar_ephemeral_storage_limit: None,
+            pod_is_always_schedulable: false,
         }
     }
 }
@@ -56,8 +61,8 @@ impl DeploymentConfig {
     /// Parses the map, starting from the defaults.
     ///
     /// # Errors
-    /// A `progress-deadline` that is not a positive whole number of seconds, or an empty
-    /// `queue-sidecar-image`.
+    /// A `progress-deadline` that is not a positive whole number of seconds, an empty
+    /// `queue-sidecar-image`, or a `pod-is-always-schedulable` that is not a Go boolean.
     pub fn from_map(data: &(impl Lookup + ?Sized)) -> Result<Self, InvalidConfig> {
         let p = Parser::new(Self::NAME, data);
         let d = Self::default();
@@ -97,6 +102,8 @@ impl DeploymentConfig {
                 "queue-sidecar-ephemeral-storage-limit",
                 None,
             ),
+            pod_is_always_schedulable: p
+                .boolean("pod-is-always-schedulable", d.pod_is_always_schedulable)?,
         })
     }
 }
