@@ -110,7 +110,7 @@ pub enum StartError {
     /// A saved Service cannot be trusted (unreadable, corrupt, or not where it
     /// belongs): the server does not start rather than drop it.
     #[error("restoring saved Services: {0}")]
-    Restore(#[source] PersistError),
+    Restore(PersistError),
     /// The state directory could not be prepared.
     #[error("state directory {dir}: {source}")]
     State {

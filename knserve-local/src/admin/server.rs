@@ -66,7 +66,7 @@ async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Respo
             Some(service) => json(StatusCode::OK, &service),
             None => not_found("Service", ns, name),
         },
-        (Method::DELETE, ["services", ns, name]) => match runtime.delete(ns, name) {
+        (Method::DELETE, ["services", ns, name]) => match delete(runtime, ns, name).await {
             Ok(true) => json(
                 StatusCode::OK,
                 &Deleted {
@@ -146,7 +146,14 @@ async fn apply(request: Request<Body>, runtime: &Runtime, dry_run: bool) -> Resp
             "request body: must be UTF-8 YAML".to_owned(),
         );
     };
-    match runtime.apply_yaml(yaml, dry_run) {
+    // Off the request path's threads: an apply syncs its files to disk.
+    let (runtime, yaml) = (runtime.clone(), yaml.to_owned());
+    let applied = tokio::task::spawn_blocking(move || runtime.apply_yaml(&yaml, dry_run)).await;
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("apply: {e}")),
+    };
+    match applied {
         Ok(response) => json(StatusCode::OK, &response),
         Err(e) => {
             let status = match e.kind {
@@ -155,6 +162,15 @@ async fn apply(request: Request<Body>, runtime: &Runtime, dry_run: bool) -> Resp
             };
             json(status, &ErrorBody { errors: e.errors })
         }
+    }
+}
+
+/// [`Runtime::delete`] off the request path's threads: it syncs the directory.
+async fn delete(runtime: &Runtime, namespace: &str, name: &str) -> Result<bool, String> {
+    let (runtime, namespace, name) = (runtime.clone(), namespace.to_owned(), name.to_owned());
+    match tokio::task::spawn_blocking(move || runtime.delete(&namespace, &name)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::{
     fs, io,
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -72,7 +73,16 @@ impl Ledger {
             name: name.to_owned(),
         };
         let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        fs::create_dir_all(&self.dir)?;
+        if !self.dir.is_dir() {
+            // Owner only, as the state directory's check at the next start wants.
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&self.dir)
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => Ok(()),
+                    _ => Err(e),
+                })?;
+        }
         let file = self.file(pid);
         let temporary = file.with_extension("json.tmp");
         let written = fs::write(&temporary, json).and_then(|()| fs::rename(&temporary, &file));

@@ -243,7 +243,7 @@ fn create_dirs(dir: &StateDir, file: &Path) -> io::Result<()> {
     };
     for (child, parent) in [(services.as_path(), dir.root()), (namespace, &services)] {
         if !child.is_dir() {
-            fs::create_dir(child).or_else(|e| match e.kind() {
+            private_dir(child).or_else(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists => Ok(()),
                 _ => Err(e),
             })?;
@@ -251,6 +251,13 @@ fn create_dirs(dir: &StateDir, file: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Owner only: with a umask of 002 a plain `create_dir` would make a directory the
+/// next start refuses as group-writable.
+fn private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(path)
 }
 
 fn write_synced(path: &Path, contents: &[u8]) -> io::Result<()> {
