@@ -285,25 +285,26 @@ fn prepare(dir: &StateDir) -> Result<Prepared, StartError> {
 /// `server.json`'s: a stale one may name a pid since given to another program.
 fn lock(dir: &StateDir) -> Result<Flock<fs::File>, StartError> {
     let path = dir.lock_file();
-    let file = fs::OpenOptions::new()
+    let failed = |source| StartError::State {
+        dir: path.display().to_string(),
+        source,
+    };
+    // Created, then held open read-only: no descriptor open for writing keeps the
+    // directory's filesystem from being remounted read-only.
+    fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|source| StartError::State {
-            dir: path.display().to_string(),
-            source,
-        })?;
+        .map_err(failed)?;
+    let file = fs::File::open(&path).map_err(failed)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(lock),
         Err((_, Errno::EWOULDBLOCK)) => Err(StartError::Busy {
             pid: dir.read_server().ok().map(|info| info.pid),
             dir: dir.root().display().to_string(),
         }),
-        Err((_, errno)) => Err(StartError::State {
-            dir: path.display().to_string(),
-            source: errno.into(),
-        }),
+        Err((_, errno)) => Err(failed(errno.into())),
     }
 }
 

@@ -38,6 +38,18 @@ impl Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// Remounts it `ro` or `rw`.
+    fn remount(&self, mode: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount {mode}: {status}");
+    }
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
@@ -121,8 +133,8 @@ async fn admin(server: &Knserve, method: &str, path: &str, body: &str) -> (u16, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_full_disk_every_acknowledged_apply_survives_a_restart_and_the_rest_fail_naming_the_file()
- {
+async fn on_a_full_or_read_only_disk_only_acknowledged_changes_persist_and_failures_name_the_file()
+{
     let dir = test_dir("full-disk");
     let mount = Tmpfs::mount(&dir.path().join("state"), "64k");
     let server = Knserve::start_over(dir).await;
@@ -183,6 +195,23 @@ async fn on_a_full_disk_every_acknowledged_apply_survives_a_restart_and_the_rest
         restored, acknowledged,
         "every acknowledged apply, and only those, survives a restart"
     );
+
+    mount.remount("ro");
+    let output = server.cli(&["delete", "ksvc", &acknowledged[0]]).await;
+    let text = output_text(&output);
+    println!("read-only state directory: delete printed {text:?}");
+    assert!(
+        !output.status.success()
+            && text.contains(&format!("{}.json", acknowledged[0]))
+            && text.contains("Read-only file system"),
+        "a delete that cannot remove the file fails naming it and the OS error: {text}"
+    );
+    assert_eq!(
+        service_names(&server).await,
+        acknowledged,
+        "a failed delete keeps the Service"
+    );
+    mount.remount("rw");
     drop(server);
     drop(mount);
 }
