@@ -140,12 +140,14 @@ impl Server {
     /// binds every listener, restores saved Services and starts serving.
     pub async fn start(options: ServeOptions) -> Result<Self, StartError> {
         let prepared = match &options.state {
-            Some(dir) => Some(prepare(dir)?),
+            Some(dir) => {
+                let prepared = prepare(dir)?;
+                // Only with the lock held: the records are then no live server's.
+                Ledger::new(dir.processes_dir()).reap().await;
+                Some(prepared)
+            }
             None => None,
         };
-        if let Some(dir) = &options.state {
-            Ledger::new(dir.processes_dir()).reap().await;
-        }
         let (token, lock) = prepared.map(|p| (p.token, p.lock)).unzip();
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
