@@ -319,6 +319,59 @@ mod tests {
         assert_eq!(rfc3339(1_795_316_645), "2026-11-22T03:04:05Z");
     }
 
+    fn service_set(name: &str) -> ServiceSet {
+        use knserve_core::{
+            api::{Resource, ValidationConfig, parse_yaml},
+            reconcile::{ApplyContext, apply},
+        };
+        let yaml = format!(
+            "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n      - image: example.com/app:1\n        command: [app]\n"
+        );
+        let Some(Resource::Service(service)) = parse_yaml(&yaml).unwrap().pop() else {
+            panic!("one Service");
+        };
+        let config = ValidationConfig::default();
+        let ctx = ApplyContext {
+            config: &config,
+            now: "2026-12-05T00:00:00Z",
+            name_taken: &|_, _| false,
+        };
+        apply(None, service, &ctx).expect("a valid Service").set
+    }
+
+    #[test]
+    fn a_staged_write_is_invisible_until_committed_and_a_discarded_one_leaves_nothing() {
+        let root = std::env::temp_dir().join(format!("knserve-persist-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        // The server makes the state directory before anything is saved.
+        fs::create_dir(&root).unwrap();
+        let dir = StateDir::new(&root);
+        let file = root.join("services/default/hello.json");
+
+        let staged = stage(&dir, &service_set("hello")).unwrap();
+        assert!(!file.exists(), "nothing is visible before commit");
+        discard(vec![staged]);
+        assert_eq!(
+            load(&dir).unwrap().len(),
+            0,
+            "a discarded write leaves nothing"
+        );
+        assert_eq!(fs::read_dir(file.parent().unwrap()).unwrap().count(), 0);
+
+        commit(vec![stage(&dir, &service_set("hello")).unwrap()]).unwrap();
+        fs::write(file.with_extension(TEMPORARY), b"{half").unwrap();
+        let loaded = load(&dir).unwrap();
+        assert_eq!(loaded.len(), 1, "a committed write is loaded");
+        assert_eq!(loaded[0].service.metadata.name(), "hello");
+        assert!(
+            !file.with_extension(TEMPORARY).exists(),
+            "an unfinished write is removed at load, never read"
+        );
+        remove(&dir, "default", "hello").unwrap();
+        assert_eq!(load(&dir).unwrap().len(), 0, "a removed Service is gone");
+        let _ = fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn names_that_are_not_plain_file_names_never_become_paths() {
         let dir = StateDir::new("/state");
