@@ -23,13 +23,18 @@ use std::{
 };
 
 use knserve_core::net::ServeHandle;
+use nix::{
+    errno::Errno,
+    fcntl::{Flock, FlockArg},
+};
 use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::{
     admin,
     config::ServerConfig,
-    runtime::{Runtime, datapath},
+    process::Ledger,
+    runtime::{PersistError, Runtime, datapath},
     state::{ServerInfo, StateDir},
 };
 
@@ -81,16 +86,31 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
-    /// Another server uses the state directory.
+    /// Another server uses the state directory (it holds the directory's `lock`).
     #[error(
-        "another knserve server (pid {pid}) is using {dir}; stop it or pass another --state-dir"
+        "another knserve server{} is using {dir}; stop it or pass another --state-dir",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
     Busy {
-        /// Its pid.
-        pid: u32,
+        /// Its pid, as its `server.json` says.
+        pid: Option<u32>,
         /// The directory.
         dir: String,
     },
+    /// The state directory, or a file in it, could be written by someone else.
+    #[error(
+        "refusing the state directory: {path} {problem}; anyone who can write there can plant a token or a Service that runs a command (fix it with `chmod go-w` / `chown`, or pass another --state-dir)"
+    )]
+    Unsafe {
+        /// The directory or file.
+        path: String,
+        /// `is owned by uid N, not M` or `is writable by its group or others (mode 0777)`.
+        problem: String,
+    },
+    /// A saved Service cannot be trusted (unreadable, corrupt, or not where it
+    /// belongs): the server does not start rather than drop it.
+    #[error("restoring saved Services: {0}")]
+    Restore(PersistError),
     /// The state directory could not be prepared.
     #[error("state directory {dir}: {source}")]
     State {
@@ -110,15 +130,25 @@ pub struct Server {
     admin: Option<ServeHandle>,
     activator: datapath::Activator,
     state: Option<StateDir>,
+    /// The state directory's lock, released when the server is dropped.
+    _lock: Option<Flock<fs::File>>,
 }
 
 impl Server {
-    /// Binds every listener, restores saved Services and starts serving.
+    /// Prepares the state directory (refusing one others can write to, or another
+    /// server holds), stops app processes a crashed previous server left running,
+    /// binds every listener, restores saved Services and starts serving.
     pub async fn start(options: ServeOptions) -> Result<Self, StartError> {
-        let token = match &options.state {
-            Some(dir) => Some(prepare(dir)?),
+        let prepared = match &options.state {
+            Some(dir) => {
+                let prepared = prepare(dir)?;
+                // Only with the lock held: the records are then no live server's.
+                Ledger::new(dir.processes_dir()).reap().await;
+                Some(prepared)
+            }
             None => None,
         };
+        let (token, lock) = prepared.map(|p| (p.token, p.lock)).unzip();
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await
@@ -143,7 +173,8 @@ impl Server {
             options.search_path,
             &activator,
             stats,
-        );
+        )
+        .map_err(StartError::Restore)?;
         let ingress_address = ingress_listener.local_addr().unwrap_or(options.listen);
         let peers = activator.control.peers.clone();
         let ingress =
@@ -170,6 +201,7 @@ impl Server {
             admin,
             activator,
             state: options.state,
+            _lock: lock,
         };
         if let (Some(dir), Some(admin)) = (&server.state, &server.admin) {
             let info = ServerInfo {
@@ -215,38 +247,94 @@ impl Server {
     }
 }
 
-/// Creates the directory and the token if missing; refuses a directory another live
-/// server uses. Returns the token.
-fn prepare(dir: &StateDir) -> Result<String, StartError> {
+/// The state directory, prepared and locked for this server.
+#[derive(Debug)]
+struct Prepared {
+    token: String,
+    /// Held while the server runs; the kernel releases it when the process ends.
+    lock: Flock<fs::File>,
+}
+
+/// Creates the directory and the token if missing; refuses a directory someone else
+/// can write to, and one another live server has locked.
+fn prepare(dir: &StateDir) -> Result<Prepared, StartError> {
     let failed = |source| StartError::State {
         dir: dir.root().display().to_string(),
         source,
     };
-    if let Ok(info) = dir.read_server()
-        && info.pid != std::process::id()
-        && alive(info.pid)
-    {
-        return Err(StartError::Busy {
-            pid: info.pid,
-            dir: dir.root().display().to_string(),
-        });
-    }
     create_private_dir(dir.root()).map_err(failed)?;
-    match dir.read_token() {
-        Ok(token) if !token.is_empty() => Ok(token),
+    for path in [
+        dir.root().to_path_buf(),
+        dir.services_dir(),
+        dir.processes_dir(),
+        dir.token_file(),
+    ] {
+        check_private(&path)?;
+    }
+    let lock = lock(dir)?;
+    let token = match dir.read_token() {
+        Ok(token) if !token.is_empty() => token,
         _ => {
             let token = new_token().map_err(failed)?;
             write_private(&dir.token_file(), token.as_bytes()).map_err(failed)?;
-            Ok(token)
+            token
         }
+    };
+    Ok(Prepared { token, lock })
+}
+
+/// Takes the directory's lock. Whether another server runs is the lock's to say, not
+/// `server.json`'s: a stale one may name a pid since given to another program.
+fn lock(dir: &StateDir) -> Result<Flock<fs::File>, StartError> {
+    let path = dir.lock_file();
+    let failed = |source| StartError::State {
+        dir: path.display().to_string(),
+        source,
+    };
+    // Created, then held open read-only: no descriptor open for writing keeps the
+    // directory's filesystem from being remounted read-only.
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(failed)?;
+    let file = fs::File::open(&path).map_err(failed)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, Errno::EWOULDBLOCK)) => Err(StartError::Busy {
+            pid: dir.read_server().ok().map(|info| info.pid),
+            dir: dir.root().display().to_string(),
+        }),
+        Err((_, errno)) => Err(failed(errno.into())),
     }
 }
 
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
+/// Refuses `path` (if it exists) when another user owns it or its group or others
+/// may write to it.
+fn check_private(path: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(());
     };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    let me = nix::unistd::geteuid().as_raw();
+    let problem = if meta.uid() != me {
+        format!(
+            "is owned by uid {}, not {me} (this server's user)",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o022 != 0 {
+        format!(
+            "is writable by its group or others (mode {:04o})",
+            meta.mode() & 0o7777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(StartError::Unsafe {
+        path: path.display().to_string(),
+        problem,
+    })
 }
 
 fn new_token() -> io::Result<String> {

@@ -3,8 +3,17 @@
 //! Layout:
 //! - `admin-token`: the admin API's bearer token, created (mode 0600) at first start.
 //! - `server.json`: a [`ServerInfo`] written once the server listens; removed at exit.
-//! - `services/<namespace>/<name>.yaml`: each applied Service as the user wrote it,
-//!   replayed at the next start.
+//! - `lock`: locked (`flock`) by the server using the directory, released when it
+//!   exits however it exits; a second server refuses to start while it is held.
+//! - `services/<namespace>/<name>.json`: each applied Service and the objects it owns,
+//!   restored at the next start.
+//! - `processes/<pid>.json`: each running app process, stopped at the next start if a
+//!   crashed server left it behind.
+//!
+//! The server refuses a directory (or `services/`, `processes/`, `admin-token`) that
+//! is owned by another user or writable by its group or others, as ssh refuses such
+//! key files: whoever can write there can plant a token or a Service that runs a
+//! command.
 //!
 //! The default directory is `$KNSERVE_STATE_DIR`, else `$XDG_STATE_HOME/knserve`, else
 //! `$HOME/.local/state/knserve`.
@@ -100,6 +109,17 @@ impl StateDir {
     /// `services/`.
     pub fn services_dir(&self) -> PathBuf {
         self.root.join("services")
+    }
+
+    /// `processes/`: a record of each running app process (see
+    /// [`Ledger`](crate::process::Ledger)).
+    pub fn processes_dir(&self) -> PathBuf {
+        self.root.join("processes")
+    }
+
+    /// `lock`: held (`flock`) by the running server for its lifetime.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("lock")
     }
 
     /// The token a client sends.

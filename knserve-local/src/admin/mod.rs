@@ -3,17 +3,18 @@
 //! HTTP/1.1 on a loopback listener. Every path under `/v1/` requires
 //! `Authorization: Bearer <token>`, the token the server wrote to its state directory
 //! (see [`crate::state`]); `GET /metrics` (Prometheus text) does not. Bodies are JSON
-//! except where noted. Errors are an [`ErrorBody`] with a 4xx/5xx status.
+//! except where noted. Errors are an [`ErrorBody`] with a 4xx/5xx status. In paths,
+//! `{ns}` must be a DNS-1123 label and `{name}` a DNS-1123 subdomain (400 otherwise).
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `POST /v1/apply` | Service YAML (one or more documents) | 200 [`ApplyResponse`]; 400 [`ErrorBody`] — all or nothing |
+//! | `POST /v1/apply` | Service YAML (one or more documents) | 200 [`ApplyResponse`] once every Service is durably on disk; 400 [`ErrorBody`] (invalid); 500 [`ErrorBody`] naming the file that could not be written — all or nothing |
 //! | `POST /v1/validate` | Service YAML | 200 [`ApplyResponse`] (action `valid`); 400 [`ErrorBody`] |
 //! | `GET /v1/services` | | `[Service]` with status |
 //! | `GET /v1/configurations`, `/v1/revisions`, `/v1/routes` | | arrays of those objects |
 //! | `GET /v1/services/{ns}/{name}` | | `Service`; 404 |
 //! | `GET /v1/revisions/{ns}/{name}` | | `Revision`; 404 |
-//! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`]; 404 |
+//! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`] once the file is removed; 404; 500 (the Service stays) |
 //! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout|stderr> <line>`; 404 |
 //! | `GET /metrics` | | Prometheus text, no token needed |
 

@@ -5,13 +5,14 @@ use std::{pin::Pin, sync::Arc};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
+use knserve_core::api::{is_dns1123_label, is_dns1123_subdomain};
 use knserve_core::net::{self, Body, BoxError, ServeHandle};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tower::{service_fn, util::BoxCloneService};
 
 use super::{API_PREFIX, Deleted, ErrorBody};
-use crate::runtime::Runtime;
+use crate::runtime::{ApplyErrorKind, Runtime};
 
 /// The largest apply body accepted (bytes).
 const MAX_BODY: usize = 4 << 20;
@@ -49,6 +50,9 @@ async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Respo
         );
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if let Err(message) = check_object_segments(&segments) {
+        return error(StatusCode::BAD_REQUEST, message);
+    }
     let method = request.method().clone();
     let query = request.uri().query().unwrap_or_default().to_owned();
     match (method, segments.as_slice()) {
@@ -62,14 +66,18 @@ async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Respo
             Some(service) => json(StatusCode::OK, &service),
             None => not_found("Service", ns, name),
         },
-        (Method::DELETE, ["services", ns, name]) => match runtime.delete(ns, name) {
-            true => json(
+        (Method::DELETE, ["services", ns, name]) => match delete(runtime, ns, name).await {
+            Ok(true) => json(
                 StatusCode::OK,
                 &Deleted {
                     deleted: format!("{ns}/{name}"),
                 },
             ),
-            false => not_found("Service", ns, name),
+            Ok(false) => not_found("Service", ns, name),
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("not deleted: {e}"),
+            ),
         },
         (Method::GET, ["revisions", ns, name]) => match runtime.revision(ns, name) {
             Some(revision) => json(StatusCode::OK, &revision),
@@ -90,6 +98,25 @@ async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Respo
             format!("no admin endpoint {method} {path}"),
         ),
     }
+}
+
+/// `{services,revisions}/{ns}/{name}/..`: the namespace must be a DNS-1123 label and
+/// the name a DNS-1123 subdomain, as Kubernetes requires, before either is looked up.
+fn check_object_segments(segments: &[&str]) -> Result<(), String> {
+    let [_, namespace, name, ..] = segments else {
+        return Ok(());
+    };
+    if !is_dns1123_label(namespace) {
+        return Err(format!(
+            "namespace: must be a DNS-1123 label (lowercase letters, digits and '-'), got {namespace:?}"
+        ));
+    }
+    if !is_dns1123_subdomain(name) {
+        return Err(format!(
+            "name: must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got {name:?}"
+        ));
+    }
+    Ok(())
 }
 
 fn authorized(request: &Request<Body>, token: &str) -> bool {
@@ -119,9 +146,31 @@ async fn apply(request: Request<Body>, runtime: &Runtime, dry_run: bool) -> Resp
             "request body: must be UTF-8 YAML".to_owned(),
         );
     };
-    match runtime.apply_yaml(yaml, dry_run) {
+    // Off the request path's threads: an apply syncs its files to disk.
+    let (runtime, yaml) = (runtime.clone(), yaml.to_owned());
+    let applied = tokio::task::spawn_blocking(move || runtime.apply_yaml(&yaml, dry_run)).await;
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("apply: {e}")),
+    };
+    match applied {
         Ok(response) => json(StatusCode::OK, &response),
-        Err(e) => json(StatusCode::BAD_REQUEST, &ErrorBody { errors: e.errors }),
+        Err(e) => {
+            let status = match e.kind {
+                ApplyErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                ApplyErrorKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            json(status, &ErrorBody { errors: e.errors })
+        }
+    }
+}
+
+/// [`Runtime::delete`] off the request path's threads: it syncs the directory.
+async fn delete(runtime: &Runtime, namespace: &str, name: &str) -> Result<bool, String> {
+    let (runtime, namespace, name) = (runtime.clone(), namespace.to_owned(), name.to_owned());
+    match tokio::task::spawn_blocking(move || runtime.delete(&namespace, &name)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

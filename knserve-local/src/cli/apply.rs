@@ -21,8 +21,8 @@ use crate::state::StateDir;
 /// How often a waiting `apply` reads the Service.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Reads `file` and sends it to `POST /v1/apply`. A rejected file prints every error and
-/// exits 1 (nothing was applied). Otherwise each Service's warnings are printed and,
+/// Reads `file` and sends it to `POST /v1/apply`. A rejected file (invalid, or not
+/// stored by the server) prints every error and exits 1 (nothing was applied). Otherwise each Service's warnings are printed and,
 /// unless `no_wait`, `apply` waits for each in turn; `timeout` bounds the whole wait,
 /// not each Service. Exits 1 if any Service failed or timed out.
 pub(super) async fn apply(
@@ -37,7 +37,11 @@ pub(super) async fn apply(
     let response = match client.send(Method::POST, "/v1/apply", body).await {
         Ok(bytes) => serde_json::from_slice::<ApplyResponse>(&bytes)
             .context("unexpected answer from /v1/apply")?,
-        Err(ClientError::Status { status, errors }) if status == StatusCode::BAD_REQUEST => {
+        // 400: invalid; 500: valid but not stored (e.g. a full disk). Either way the
+        // server applied nothing, and each line says why.
+        Err(ClientError::Status { status, errors })
+            if status == StatusCode::BAD_REQUEST || status == StatusCode::INTERNAL_SERVER_ERROR =>
+        {
             errors.iter().for_each(|e| eprintln!("{e}"));
             eprintln!("error: {} was not applied", file.display());
             return Ok(ExitCode::FAILURE);

@@ -12,6 +12,8 @@ use tokio::process::Command;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::launcher;
+use super::ledger::Ledger;
 use super::logs::{LogBuffer, LogLine, Mark, Stream};
 use super::spec::{ProcessSpec, SpawnError};
 use super::status::ExitInfo;
@@ -30,11 +32,15 @@ pub(crate) struct Child {
     started: Instant,
     mark: Mark,
     pid: u32,
+    /// Where the process is recorded until its group is gone.
+    ledger: Option<Ledger>,
 }
 
 impl Child {
-    /// Resolves and spawns `spec`, with its output piped into `logs`.
-    pub(crate) fn spawn(spec: &ProcessSpec, logs: &LogBuffer) -> Result<Self, SpawnError> {
+    /// Resolves and spawns `spec`, with its output piped into `logs`; the child dies
+    /// with this process ([`launcher`](super::launcher)) and is recorded in the
+    /// spec's ledger, if any, until it is reaped.
+    pub(crate) async fn spawn(spec: &ProcessSpec, logs: &LogBuffer) -> Result<Self, SpawnError> {
         let path = spec.resolve()?;
         let mut command = Command::new(&path);
         command
@@ -51,11 +57,19 @@ impl Child {
             }
             command.current_dir(dir);
         }
-        let mut child = command
-            .spawn()
+        let mut child = launcher::spawn(command)
+            .await
             .map_err(|cause| SpawnError::Spawn { path, cause })?;
         // The pid is known until the child is reaped, which has not happened yet.
         let pid = child.id().unwrap_or_default();
+        let ledger = spec.ledger.clone().filter(|_| pid > 0);
+        if let Some(ledger) = &ledger
+            && let Err(error) = ledger.record(pid, &spec.name)
+        {
+            // Still run it: it dies with the server all the same; only a restart after
+            // a crash would not find what it left behind.
+            tracing::warn!(process = %spec.name, pid, %error, dir = %ledger.dir().display(), "could not record the process");
+        }
         let mark = logs.mark();
         let name: Arc<str> = spec.name.as_str().into();
         let mut readers = Vec::with_capacity(2);
@@ -88,6 +102,7 @@ impl Child {
             started: Instant::now(),
             mark,
             pid,
+            ledger,
         })
     }
 
@@ -114,6 +129,7 @@ impl Child {
     pub(crate) async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitInfo {
         self.group.signal(Signal::SIGKILL);
         self.group.disarm();
+        self.forget();
         self.readers.drain().await;
         match status {
             Ok(status) => status.into(),
@@ -136,6 +152,21 @@ impl Child {
             }
         };
         self.finish(status).await
+    }
+}
+
+impl Child {
+    fn forget(&mut self) {
+        if let Some(ledger) = self.ledger.take() {
+            ledger.forget(self.pid);
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The group gets SIGKILL as `group` drops, so its record can go.
+        self.forget();
     }
 }
 

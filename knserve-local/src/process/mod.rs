@@ -2,7 +2,9 @@
 //!
 //! [`Supervised::start`] runs a [`ProcessSpec`] (a revision's first container's
 //! `command`, `args`, `env` and `workingDir`, with `PORT` chosen by the caller) in its
-//! own process group, keeps its output in a [`LogBuffer`], and restarts it after every
+//! own process group, which dies with this process (a parent-death signal; a
+//! [`Ledger`] records it so a restart after a crash can stop what its group left
+//! behind), keeps its output in a [`LogBuffer`], and restarts it after every
 //! exit with the back-off of a [`RestartPolicy`] — kubelet's `restartPolicy: Always`,
 //! with `CrashLoopBackOff` reported as `crash_loop`. Progress is published as a
 //! [`ProcessStatus`] on a `watch` channel. Readiness probing and routing are the
@@ -29,12 +31,15 @@
 
 mod backoff;
 mod child;
+mod launcher;
+mod ledger;
 mod logs;
 mod spec;
 mod status;
 mod supervisor;
 
 pub use backoff::{Backoff, Failure, InvalidPolicy, RestartPolicy};
+pub use ledger::Ledger;
 pub use logs::{LOG_CAPACITY, LogBuffer, LogLine, Stream};
 pub use spec::{ProcessSpec, SpawnError};
 pub use status::{ExitInfo, ProcessStatus};

@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::Ledger;
+
 /// One process to supervise: a revision's first container's `command` + `args`, `env`
 /// and `workingDir`, with `PORT` among `env`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +23,9 @@ pub struct ProcessSpec {
     pub search_path: Vec<PathBuf>,
     /// A name for logs, e.g. `default/hello-00001-3`.
     pub name: String,
+    /// Where the running process is recorded, so a server restarted after a crash can
+    /// stop it ([`Ledger::reap`]); `None`: not recorded.
+    pub ledger: Option<Ledger>,
 }
 
 /// Why a process could not be started. Shown in

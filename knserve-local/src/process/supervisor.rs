@@ -113,7 +113,7 @@ impl Worker {
             self.status.send_replace(ProcessStatus::Starting {
                 attempt: self.attempt,
             });
-            let delay = match Child::spawn(&self.spec, &self.logs) {
+            let delay = match Child::spawn(&self.spec, &self.logs).await {
                 Err(error) => self.spawn_failed(&error),
                 Ok(child) => match self.supervise(child).await {
                     Outcome::Exited(delay) => delay,

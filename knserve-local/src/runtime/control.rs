@@ -20,7 +20,7 @@ use super::{
     instance::{Instance, InstanceSettings, ProcessTemplate, Workload},
     revision::RevisionRt,
 };
-use crate::process::{ProcessSpec, RestartPolicy};
+use crate::process::{Ledger, ProcessSpec, RestartPolicy};
 
 /// How often instance stats are cut and fed to the autoscaler (Knative scrapes each
 /// second).
@@ -230,6 +230,10 @@ impl Inner {
                 working_dir: working_dir.map(Into::into),
                 search_path: self.search_path.clone(),
                 name: String::new(),
+                ledger: self
+                    .persist
+                    .as_ref()
+                    .map(|dir| Ledger::new(dir.processes_dir())),
             },
             probe,
             container_port: spec.user_port(),

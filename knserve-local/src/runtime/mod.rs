@@ -99,17 +99,39 @@ enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .errors.join("\n"))]
 pub struct ApplyError {
-    /// `"<document>: <field path>: <rule>"` lines.
+    /// `"<document>: <field path>: <rule>"` lines, or the file that could not be
+    /// written and why.
     pub errors: Vec<String>,
+    /// Whose fault it is: the input's, or the server's storage.
+    pub kind: ApplyErrorKind,
 }
+
+/// What kind of problem refused an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyErrorKind {
+    /// The input is not a valid Service (a client error).
+    Invalid,
+    /// The Services were valid but could not be stored durably (e.g. the disk is
+    /// full); nothing was applied.
+    Storage,
+}
+
+impl ApplyError {
+    fn invalid(errors: Vec<String>) -> Self {
+        Self {
+            errors,
+            kind: ApplyErrorKind::Invalid,
+        }
+    }
+}
+
+pub use self::persist::PersistError;
 
 impl Runtime {
     /// Applies every Service in `yaml` as local processes, all or nothing. With
     /// `dry_run` it only validates.
     pub fn apply_yaml(&self, yaml: &str, dry_run: bool) -> Result<ApplyResponse, ApplyError> {
-        let resources = parse_yaml(yaml).map_err(|e| ApplyError {
-            errors: vec![e.to_string()],
-        })?;
+        let resources = parse_yaml(yaml).map_err(|e| ApplyError::invalid(vec![e.to_string()]))?;
         let mut services = Vec::new();
         let mut errors = Vec::new();
         for (index, resource) in resources.into_iter().enumerate() {
@@ -123,7 +145,7 @@ impl Runtime {
             }
         }
         if !errors.is_empty() {
-            return Err(ApplyError { errors });
+            return Err(ApplyError::invalid(errors));
         }
         let services = services.into_iter().map(|s| (s, Source::Process)).collect();
         self.apply(services, dry_run)
@@ -191,7 +213,7 @@ impl Runtime {
             }
         }
         if !errors.is_empty() {
-            return Err(ApplyError { errors });
+            return Err(ApplyError::invalid(errors));
         }
         let results = staged
             .iter()
@@ -210,10 +232,10 @@ impl Runtime {
             })
             .collect();
         if !dry_run {
+            // Durable before acknowledged, and in memory only once durable: a failed
+            // write leaves both the files and the running state as they were.
+            self.persist(&staged)?;
             for (key, applied, source) in staged {
-                if let (Some(dir), Source::Process) = (&self.inner.persist, &source) {
-                    persist::save(dir, &applied.set);
-                }
                 state.services.insert(
                     key,
                     Entry {
@@ -228,20 +250,61 @@ impl Runtime {
         Ok(ApplyResponse { results })
     }
 
-    /// Deletes a Service with everything it owns; false if there is none.
-    pub fn delete(&self, namespace: &str, name: &str) -> bool {
-        let removed = self
-            .inner
-            .lock()
-            .services
-            .remove(&(namespace.to_owned(), name.to_owned()));
-        if removed.is_some() {
-            if let Some(dir) = &self.inner.persist {
-                persist::remove(dir, namespace, name);
+    /// Writes the staged Services that run as processes, all or none.
+    fn persist(
+        &self,
+        staged: &[((String, String), reconcile::Applied, Source)],
+    ) -> Result<(), ApplyError> {
+        let Some(dir) = &self.inner.persist else {
+            return Ok(());
+        };
+        let mut written = Vec::new();
+        // A Service given twice in one apply is written once, as it ends up, unless
+        // nothing about it changed.
+        let last = |index: usize, key: &(String, String)| {
+            staged[index + 1..].iter().all(|(k, _, _)| k != key)
+        };
+        let changed = |key: &(String, String)| {
+            staged
+                .iter()
+                .any(|(k, applied, _)| k == key && applied.action != ApplyAction::Unchanged)
+        };
+        let sets = staged
+            .iter()
+            .enumerate()
+            .filter(|(index, (key, _, source))| {
+                matches!(source, Source::Process) && last(*index, key) && changed(key)
+            })
+            .map(|(_, (_, applied, _))| &applied.set);
+        for set in sets {
+            match persist::stage(dir, set) {
+                Ok(file) => written.push(file),
+                Err(error) => {
+                    persist::discard(written);
+                    return Err(storage_error(&error));
+                }
             }
-            self.inner.wake.notify_one();
         }
-        removed.is_some()
+        persist::commit(written).map_err(|error| storage_error(&error))
+    }
+
+    /// Deletes a Service with everything it owns; `Ok(false)` if there is none. The
+    /// file is removed first: if that fails the Service stays, and the error says why.
+    pub fn delete(&self, namespace: &str, name: &str) -> Result<bool, PersistError> {
+        let mut state = self.inner.lock();
+        let key = (namespace.to_owned(), name.to_owned());
+        let Some(entry) = state.services.get(&key) else {
+            return Ok(false);
+        };
+        if let (Some(dir), Source::Process) = (&self.inner.persist, &entry.source) {
+            persist::remove(dir, namespace, name).inspect_err(|error| {
+                tracing::warn!(service = %format!("{namespace}/{name}"), %error, "delete not stored");
+            })?;
+        }
+        state.services.remove(&key);
+        drop(state);
+        self.inner.wake.notify_one();
+        Ok(true)
     }
 
     /// Every Service, with status.
@@ -354,6 +417,14 @@ impl State {
     }
 }
 
+fn storage_error(error: &PersistError) -> ApplyError {
+    tracing::warn!(%error, "apply not stored; nothing applied");
+    ApplyError {
+        errors: vec![format!("not applied: {error}")],
+        kind: ApplyErrorKind::Storage,
+    }
+}
+
 fn describe_document(index: usize, service: &Service) -> String {
     format!(
         "document {} (Service {}/{})",
@@ -380,26 +451,30 @@ fn command_problem(service: &Service) -> Option<String> {
     })
 }
 
+/// A started runtime, with the route tables and hops the ingress reads.
+pub(crate) type Started = (
+    Runtime,
+    watch::Receiver<Arc<RouteTable>>,
+    watch::Receiver<Hops>,
+);
+
 impl Runtime {
     /// A runtime for `activator`'s request path, restoring the Services saved in
     /// `persist`; returns it with the route tables and hops the ingress reads. Spawns
-    /// the control loop (it stops at [`shutdown`](Self::shutdown)).
+    /// the control loop (it stops at [`shutdown`](Self::shutdown)). A saved file that
+    /// cannot be trusted is an error naming it: the server does not start without it.
     pub(crate) fn start(
         config: ServerConfig,
         persist: Option<StateDir>,
         search_path: Vec<PathBuf>,
         activator: &datapath::Activator,
         stats: tokio::sync::mpsc::Receiver<(RevisionKey, knserve_core::autoscaler::metrics::Stat)>,
-    ) -> (
-        Self,
-        watch::Receiver<Arc<RouteTable>>,
-        watch::Receiver<Hops>,
-    ) {
+    ) -> Result<Started, PersistError> {
         let (tables, tables_rx) = watch::channel(Arc::new(RouteTable::default()));
         let (hops, hops_rx) = watch::channel(Hops::default());
         let mut state = State::default();
         if let Some(dir) = &persist {
-            for set in persist::load(dir) {
+            for set in persist::load(dir)? {
                 let meta = &set.service.metadata;
                 let key = (meta.namespace().to_owned(), meta.name().to_owned());
                 tracing::info!(service = %format!("{}/{}", key.0, key.1), "restored");
@@ -427,7 +502,7 @@ impl Runtime {
         });
         let task = tokio::spawn(control::run(inner.clone(), stats));
         *inner.control.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
-        (Self { inner }, tables_rx, hops_rx)
+        Ok((Self { inner }, tables_rx, hops_rx))
     }
 
     /// Stops deciding, then stops every instance (SIGTERM, SIGKILL after at most

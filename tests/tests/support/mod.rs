@@ -98,8 +98,14 @@ impl Knserve {
 
     /// Starts a server on an existing directory (its `state/` and `config.yaml`).
     pub async fn start_in(dir: TempDir) -> Self {
+        let _ = std::fs::remove_file(dir.path().join("state/server.json"));
+        Self::start_over(dir).await
+    }
+
+    /// Starts a server on an existing directory as it is, a stale `server.json`
+    /// included; ready once `server.json` names the new server's pid.
+    pub async fn start_over(dir: TempDir) -> Self {
         let state = dir.path().join("state");
-        let _ = std::fs::remove_file(state.join("server.json"));
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(binary("knserve"))
             .arg("serve")
@@ -117,6 +123,7 @@ impl Knserve {
         let info = loop {
             if let Ok(text) = std::fs::read_to_string(state.join("server.json"))
                 && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+                && info["pid"] == child.id()
             {
                 break info;
             }
@@ -141,6 +148,11 @@ impl Knserve {
             state,
             dir,
         }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Runs `knserve <args>` against this server.
