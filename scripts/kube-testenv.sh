@@ -63,10 +63,12 @@
 #            Running, answers HTTP on its pod IP from inside the namespace, as its service account
 #            reads the API server's /version in-cluster (10.96.0.1 through kube-proxy), answers on
 #            the Service's ClusterIP from the namespace itself (kube-proxy's nat OUTPUT chain: what
-#            the API server calling a webhook Service takes) and, from inside the pod, on
-#            http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then the Service back
-#            to the pod itself: hairpin); prints the run dir (the only stdout line). A check that
-#            fails names itself (and for the two Service checks what was seen).
+#            the API server calling a webhook Service takes), from a second pod `peer` (same image,
+#            same bridge) on http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then
+#            the Service to another pod of the bridge: the return path below) and from the smoke pod
+#            itself on http://smoke.testenv-node-smoke/ (a DNS search path, then the Service back to
+#            the pod: hairpin); prints the run dir (the only stdout line). A check that fails names
+#            itself (and for the Service checks what was seen: the pod's answer, the nat rules).
 #            Unlike `up`, the API server listens on :443 on every address of the namespace and
 #            advertises the node IP 10.244.0.1 with the lease endpoint reconciler on, so the
 #            `kubernetes` Service 10.96.0.1:443 has a real endpoint (10.244.0.1:443) that kube-proxy
@@ -82,8 +84,8 @@
 #            path: a pod calling a Service whose pod sits on the same bridge gets the reply bridged,
 #            not routed; only with net.bridge.bridge-nf-call-iptables (per network namespace since
 #            Linux 5.3; br_netfilter is loaded here) does that reply pass conntrack to be un-DNATed.
-#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 such a
-#            call times out. Where the namespace has no such tunable, up-node sets kube-proxy's
+#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 the
+#            peer pod's call times out and up-node fails naming that check. Where the namespace has no such tunable, up-node sets kube-proxy's
 #            masqueradeAll instead (checked to work too), and says so.
 #            Cluster DNS: CoreDNS serving cluster.local and in-addr.arpa from the API server (admin
 #            kubeconfig; pods insecure; ttl 5, cache 5) on 10.244.0.1:53, nothing else: other
@@ -100,9 +102,9 @@
 #            coredns.log. The API server is reached at the namespace's 127.0.0.1:443: clients run
 #            inside it (`exec`). The kwok node of `up` is there too (a pod meant for the real node
 #            needs nodeSelector kubernetes.io/hostname: testenv-node-0). Measured here (warm
-#            binaries): 7.9–8.8 s, also with two up-node runs started together — API server ready
-#            ~3.5 s, node Ready ~5–6 s, smoke pod answering ~7.8 s, its Service and DNS name
-#            ~0.6 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
+#            binaries): 7.6–8.8 s, also with two up-node runs started together (before kube-proxy
+#            and CoreDNS 6.1–8.8 s) — API server ready ~3.5 s, node Ready ~5–6 s, smoke pod
+#            answering ~7 s, the Service, DNS and hairpin checks ~1.2 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
 #            dir kept). TESTENV_OWNER_PID as for `up`.
 #   down-node  kills RUN_DIR's processes by their recorded PIDs, then the containerd shims (their
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
