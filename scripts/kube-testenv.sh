@@ -63,10 +63,12 @@
 #            Running, answers HTTP on its pod IP from inside the namespace, as its service account
 #            reads the API server's /version in-cluster (10.96.0.1 through kube-proxy), answers on
 #            the Service's ClusterIP from the namespace itself (kube-proxy's nat OUTPUT chain: what
-#            the API server calling a webhook Service takes) and, from inside the pod, on
-#            http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then the Service back
-#            to the pod itself: hairpin); prints the run dir (the only stdout line). A check that
-#            fails names itself (and for the two Service checks what was seen).
+#            the API server calling a webhook Service takes), from a second pod `peer` (same image,
+#            same bridge) on http://smoke.testenv-node-smoke.svc.cluster.local/ (cluster DNS, then
+#            the Service to another pod of the bridge: the return path below) and from the smoke pod
+#            itself on http://smoke.testenv-node-smoke/ (a DNS search path, then the Service back to
+#            the pod: hairpin); prints the run dir (the only stdout line). A check that fails names
+#            itself (and for the Service checks what was seen: the pod's answer, the nat rules).
 #            Unlike `up`, the API server listens on :443 on every address of the namespace and
 #            advertises the node IP 10.244.0.1 with the lease endpoint reconciler on, so the
 #            `kubernetes` Service 10.96.0.1:443 has a real endpoint (10.244.0.1:443) that kube-proxy
@@ -82,8 +84,8 @@
 #            path: a pod calling a Service whose pod sits on the same bridge gets the reply bridged,
 #            not routed; only with net.bridge.bridge-nf-call-iptables (per network namespace since
 #            Linux 5.3; br_netfilter is loaded here) does that reply pass conntrack to be un-DNATed.
-#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 such a
-#            call times out. Where the namespace has no such tunable, up-node sets kube-proxy's
+#            up-node sets it to 1 in the namespace (and ip_forward); checked here: with it 0 the
+#            peer pod's call times out and up-node fails naming that check. Where the namespace has no such tunable, up-node sets kube-proxy's
 #            masqueradeAll instead (checked to work too), and says so.
 #            Cluster DNS: CoreDNS serving cluster.local and in-addr.arpa from the API server (admin
 #            kubeconfig; pods insecure; ttl 5, cache 5) on 10.244.0.1:53, nothing else: other
@@ -100,9 +102,9 @@
 #            coredns.log. The API server is reached at the namespace's 127.0.0.1:443: clients run
 #            inside it (`exec`). The kwok node of `up` is there too (a pod meant for the real node
 #            needs nodeSelector kubernetes.io/hostname: testenv-node-0). Measured here (warm
-#            binaries): 7.9–8.8 s, also with two up-node runs started together — API server ready
-#            ~3.5 s, node Ready ~5–6 s, smoke pod answering ~7.8 s, its Service and DNS name
-#            ~0.6 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
+#            binaries): 7.6–8.8 s, also with two up-node runs started together (before kube-proxy
+#            and CoreDNS 6.1–8.8 s) — API server ready ~3.5 s, node Ready ~5–6 s, smoke pod
+#            answering ~7 s, the Service, DNS and hairpin checks ~1.2 s more. On failure as `up` (logs on stderr, everything stopped and unmounted, run
 #            dir kept). TESTENV_OWNER_PID as for `up`.
 #   down-node  kills RUN_DIR's processes by their recorded PIDs, then the containerd shims (their
 #            command line names RUN_DIR) and every process in the cgroups under the kubelet's
@@ -1386,24 +1388,35 @@ real_node_ready() {
 n=json.load(sys.stdin)
 sys.exit(0 if any(c["type"]=="Ready" and c["status"]=="True" for c in n.get("status",{}).get("conditions",[])) else 1)'
 }
-smoke_pod_ip() { # prints the IP of the Running smoke pod
+smoke_pod_ip() { # smoke_pod_ip [NAME]: prints the IP of the Running pod NAME (default smoke)
   alive containerd kubelet || return 99
-  api GET /api/v1/namespaces/testenv-node-smoke/pods/smoke | python3 -c 'import json,sys
+  api GET "/api/v1/namespaces/testenv-node-smoke/pods/${1:-smoke}" | python3 -c 'import json,sys
 p=json.load(sys.stdin); s=p.get("status",{})
 ok=s.get("phase")=="Running" and s.get("podIP") and all(c.get("ready") for c in s.get("containerStatuses",[]) or [{}])
 print(s.get("podIP","")) if ok else sys.exit(1)'
 }
-smoke_answers() { local ip; ip=$(smoke_pod_ip) || return $?; [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok smoke" ]; }
+smoke_answers() { # smoke_answers [NAME]
+  local ip; ip=$(smoke_pod_ip "${1:-smoke}") || return $?
+  [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")" = "ok ${1:-smoke}" ]
+}
+pod_fetch() { # pod_fetch POD URL: what a GET of URL from inside the pod answers (its /fetch relay)
+  local ip; ip=$(smoke_pod_ip "$1") || return $?
+  "${NSX[@]}" curl -sS --max-time 8 "http://$ip:8080/fetch?url=$2" 2>&1
+}
 smoke_service_answers() { # the smoke Service's ClusterIP, from the node's namespace (kube-proxy's OUTPUT chain)
   alive kube-proxy || return 99
   local cip
   cip=$(api GET /api/v1/namespaces/testenv-node-smoke/services/smoke | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])') || return 1
   [ "$("${NSX[@]}" curl -fsS --max-time 2 "http://$cip/")" = "ok smoke" ]
 }
-smoke_dns_answers() { # from inside the pod: cluster DNS, then the Service back to the pod itself (hairpin)
+SMOKE_FQDN=smoke.testenv-node-smoke.svc.cluster.local
+smoke_dns_answers() { # from the peer pod: cluster DNS, then the Service to the smoke pod on the same bridge
   alive kube-proxy coredns || return 99
-  local ip; ip=$(smoke_pod_ip) || return $?
-  [ "$("${NSX[@]}" curl -fsS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/")" = "ok smoke" ]
+  [ "$(pod_fetch peer "http://$SMOKE_FQDN/")" = "ok smoke" ]
+}
+smoke_hairpin_answers() { # from the smoke pod: a search-path name, then the Service back to the pod itself
+  alive kube-proxy coredns || return 99
+  [ "$(pod_fetch smoke "http://smoke.testenv-node-smoke/")" = "ok smoke" ]
 }
 smoke_reaches_api() { # the pod's in-cluster GET /version, relayed by the smoke server
   local ip; ip=$(smoke_pod_ip) || return $?
@@ -1474,14 +1487,18 @@ up_node() {
   wait_for 120 "node $NODE_NAME Ready" real_node_ready
 
   printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testenv-node-smoke"}}' > "$RUN/node-ns.json"
-  cat > "$RUN/node-smoke.json" <<SMOKE
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"smoke","namespace":"testenv-node-smoke","labels":{"app":"smoke"}},
+  # Two pods of the smoke image: smoke (behind the Service) and peer (a client on the same bridge).
+  local pod
+  for pod in smoke peer; do
+    cat > "$RUN/node-$pod.json" <<SMOKE
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$pod","namespace":"testenv-node-smoke","labels":{"app":"$pod"}},
  "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},
   "terminationGracePeriodSeconds":0,
   "containers":[{"name":"smoke","image":"$SMOKE_IMAGE","imagePullPolicy":"Never",
    "ports":[{"containerPort":8080}],
    "readinessProbe":{"httpGet":{"path":"/","port":8080},"periodSeconds":1}}]}}
 SMOKE
+  done
   cat > "$RUN/node-smoke-svc.json" <<SVC
 {"apiVersion":"v1","kind":"Service","metadata":{"name":"smoke","namespace":"testenv-node-smoke"},
  "spec":{"selector":{"app":"smoke"},"ports":[{"name":"http","port":80,"targetPort":8080}]}}
@@ -1490,6 +1507,7 @@ SVC
   api POST /api/v1/namespaces/testenv-node-smoke/services "$RUN/node-smoke-svc.json" >/dev/null
   wait_for 30 "service account testenv-node-smoke/default" api GET /api/v1/namespaces/testenv-node-smoke/serviceaccounts/default
   api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-smoke.json" >/dev/null
+  api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-peer.json" >/dev/null
   wait_for 120 "smoke pod Running on $NODE_NAME and answering HTTP from the namespace" smoke_answers
   local ip; ip=$(smoke_pod_ip)
   log "smoke pod at $ip: $("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")"
@@ -1498,8 +1516,11 @@ SVC
   wait_for 30 "CoreDNS ready" dns_ready
   wait_for 30 "smoke Service answers on its ClusterIP from the node's namespace" smoke_service_answers \
     || { log "iptables nat KUBE-SERVICES in $NS: $("${NSX[@]}" iptables -t nat -S KUBE-SERVICES 2>&1)"; return 1; }
-  wait_for 30 "smoke pod reached smoke.testenv-node-smoke.svc.cluster.local (cluster DNS + Service hairpin)" smoke_dns_answers \
-    || { log "the pod's last answer: $("${NSX[@]}" curl -sS --max-time 8 "http://$ip:8080/fetch?url=http://smoke.testenv-node-smoke.svc.cluster.local/" 2>&1)"; return 1; }
+  wait_for 60 "peer pod Running on $NODE_NAME" smoke_answers peer
+  wait_for 30 "peer pod reached $SMOKE_FQDN (cluster DNS, then the Service to a pod on the same bridge)" smoke_dns_answers \
+    || { log "the peer pod's last answer: $(pod_fetch peer "http://$SMOKE_FQDN/")"; return 1; }
+  wait_for 30 "smoke pod reached itself as smoke.testenv-node-smoke (DNS search path, Service hairpin)" smoke_hairpin_answers \
+    || { log "the smoke pod's last answer: $(pod_fetch smoke "http://smoke.testenv-node-smoke/")"; return 1; }
   api DELETE /api/v1/namespaces/testenv-node-smoke >/dev/null
 
   trap - EXIT
