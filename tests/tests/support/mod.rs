@@ -105,9 +105,30 @@ impl Knserve {
     /// Starts a server on an existing directory as it is, a stale `server.json`
     /// included; ready once `server.json` names the new server's pid.
     pub async fn start_over(dir: TempDir) -> Self {
+        Self::start_under(dir, &[]).await
+    }
+
+    /// Starts a server in a new directory under `wrapper`, a command that execs the
+    /// server in its place (e.g. `prlimit --nofile=1024:1024 --`), so the pid is the
+    /// server's.
+    pub async fn start_wrapped(label: &str, config: &str, wrapper: &[&str]) -> Self {
+        let dir = TempDir::new(label);
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        Self::start_under(dir, wrapper).await
+    }
+
+    async fn start_under(dir: TempDir, wrapper: &[&str]) -> Self {
         let state = dir.path().join("state");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut child = Command::new(binary("knserve"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary("knserve"));
+                command
+            }
+            None => Command::new(binary("knserve")),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&state)
