@@ -94,12 +94,6 @@ async fn serve(args: ServeArgs, state: StateDir) -> anyhow::Result<ExitCode> {
             "client connections capped below the open-files limit"
         );
     }
-    if !args.admin_listen.ip().is_loopback() {
-        warn!(
-            admin_listen = %args.admin_listen,
-            "--admin-listen is not a loopback address: the admin API (which can run any command as a Service) is reachable from other hosts, guarded only by the token in the state directory"
-        );
-    }
     let config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
@@ -136,9 +130,12 @@ async fn serve(args: ServeArgs, state: StateDir) -> anyhow::Result<ExitCode> {
     tokio::select! {
         () = server.shutdown() => Ok(code),
         () = wait_for_signal() => {
-            eprintln!("knserve: second signal while draining: exiting without waiting");
+            // At once, without unwinding the runtime (whose drop would wait for its
+            // blocking threads): the apps get SIGKILL from their parent-death signal,
+            // and the next start reaps what the ledger still lists.
             warn!("second signal while draining: exiting at once");
-            Ok(ExitCode::from(130))
+            eprintln!("knserve: second signal while draining: exiting without waiting");
+            std::process::exit(1);
         }
     }
 }
