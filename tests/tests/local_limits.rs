@@ -164,7 +164,9 @@ async fn at_1024_descriptors_a_burst_of_2000_at_zero_gets_only_200s_or_503s_nami
         started.elapsed(),
         log_lines(&server, "connection limit reached") + log_lines(&server, "accept failed"),
     );
-    println!("a 503: {}", sample.trim());
+    if !sample.is_empty() {
+        println!("a 503: {}", sample.trim());
+    }
     assert!(
         other.is_empty(),
         "every request gets 200 or a 503 naming the limit: {:?}",

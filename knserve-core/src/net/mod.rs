@@ -24,6 +24,7 @@
 //! error that reaches [`serve`] is answered with 502 and its text.
 
 mod body;
+mod connect;
 mod forward;
 mod guard;
 pub mod headers;
