@@ -17,7 +17,7 @@ use hyper_util::{
     server::conn::auto,
 };
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
     sync::{mpsc, watch},
     task::JoinHandle,
     time::Instant,
@@ -72,7 +72,13 @@ impl ServeHandle {
 
 /// Serves `service` on `listener`: HTTP/1.1 (with upgrades) and cleartext HTTP/2 on the
 /// same port, a one-minute header read timeout, and the peer address in a
-/// [`RemoteAddr`] extension. A service error is answered with 502 and its text.
+/// [`RemoteAddr`] extension. A service error is answered with 502 and its text — 503
+/// naming the limit when it came from running out of descriptors or memory.
+///
+/// Running low on descriptors is survived, not spun on: at the process's connection cap
+/// ([`pressure::set_connection_limit`]) or on `EMFILE` from accept, every server sheds
+/// its idle keep-alive connections and this one pauses 10–100 ms before accepting
+/// again, warning at most once a second.
 ///
 /// The caller binds the listener, so the choice of address — loopback in tests, a
 /// Knative port in a pod — stays with the binary.
@@ -132,6 +138,10 @@ async fn accept_loop(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
+                Err(error) if peer_gone(&error) => {
+                    debug!(%error, "a connection ended before it was accepted");
+                    continue;
+                }
                 Err(error) => {
                     accept_failed(&error, &mut warnings, backoff);
                     tokio::time::sleep(backoff).await;
@@ -142,35 +152,54 @@ async fn accept_loop(
             _ = stopped.changed() => break,
         };
         backoff = ACCEPT_BACKOFF_MIN;
-        let _ = stream.set_nodelay(true);
-        let in_flight = Arc::new(Activity::default());
-        let service = service.clone();
-        let counted = in_flight.clone();
-        let hyper_service = hyper::service::service_fn(move |request| {
-            handle(service.clone(), peer, counted.clone(), request)
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
-            .into_owned();
         let signals = Signals {
             stop: stopped.clone(),
             shed: pressure::shed_requests(),
-            in_flight,
+            in_flight: Arc::new(Activity::default()),
             _open: (open.clone(), pressure::OpenConnection::count()),
         };
-        tokio::spawn(run_connection(connection, signals, |c| {
-            c.graceful_shutdown()
-        }));
+        spawn_connection(&builder, stream, peer, service.clone(), signals);
     }
     drop(listener);
     drop(open);
     let _ = all_closed.recv().await;
 }
 
+/// Serves one accepted connection on its own task.
+fn spawn_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: HttpService,
+    signals: Signals,
+) {
+    let _ = stream.set_nodelay(true);
+    let counted = signals.in_flight.clone();
+    let hyper_service = hyper::service::service_fn(move |request| {
+        handle(service.clone(), peer, counted.clone(), request)
+    });
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+        .into_owned();
+    tokio::spawn(run_connection(connection, signals, |c| {
+        c.graceful_shutdown()
+    }));
+}
+
+/// Whether an accept error concerns only the connection being accepted (its client
+/// gave up): the next accept may go ahead at once.
+fn peer_gone(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    )
+}
+
 /// Out of descriptors: every server of the process gives back its idle connections,
 /// and this loop pauses for `pause` instead of spinning on a listener that stays
-/// readable. Any other accept error (a connection reset before it was accepted) is
-/// paused over the same way. Warned at most once per [`ACCEPT_WARN_PERIOD`].
+/// readable. Any other error of the listener (out of memory, or unknown) is paused
+/// over the same way. Warned at most once per [`ACCEPT_WARN_PERIOD`].
 fn accept_failed(error: &std::io::Error, warnings: &mut WarnLimiter, pause: Duration) {
     let out_of_descriptors = pressure::is_out_of_descriptors(error);
     if out_of_descriptors {
