@@ -19,17 +19,13 @@ use super::pressure;
 /// How long a connect refused for want of descriptors is retried before the request
 /// fails (with a 503 naming the limit).
 const PATIENCE: Duration = Duration::from_secs(1);
-/// The first pause between such retries; doubles up to [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_millis(10);
-/// The longest pause between such retries.
-const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 type Inner = HttpConnector;
 type Connection = <Inner as Service<Uri>>::Response;
 type ConnectError = <Inner as Service<Uri>>::Error;
 
-/// [`HttpConnector`], retrying for up to [`PATIENCE`] a connect refused with `EMFILE`
-/// or `ENFILE`: nothing has been sent yet, so waiting is safe, and under a burst the
+/// [`HttpConnector`], retrying for up to [`PATIENCE`] (pauses of 10–100 ms) a connect
+/// refused with `EMFILE` or `ENFILE`: nothing has been sent yet, so waiting is safe, and under a burst the
 /// descriptors of requests finishing come back within milliseconds. Each refusal asks
 /// every server of the process to shed its idle keep-alive connections.
 #[derive(Clone, Debug)]
@@ -48,19 +44,19 @@ impl Service<Uri> for PatientConnector {
         let mut inner = self.0.clone();
         Box::pin(async move {
             let deadline = Instant::now() + PATIENCE;
-            let mut pause = FIRST_PAUSE;
+            let mut pauses = pressure::SHORT_PAUSES;
             loop {
                 let error = match inner.call(uri.clone()).await {
                     Err(error) if out_of_descriptors(&error) => error,
                     other => return other,
                 };
+                let pause = pauses.pause();
                 if Instant::now() + pause > deadline {
                     return Err(error);
                 }
                 debug!(%uri, %error, ?pause, "connect refused for want of descriptors; retrying");
                 pressure::shed_idle_connections();
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_PAUSE);
             }
         })
     }

@@ -162,6 +162,51 @@ impl WarnLimiter {
     }
 }
 
+/// The pauses between retries of an operation refused for want of resources: the
+/// first is `first`, each next one twice the last, up to `max`.
+///
+/// States: the next pause. Flow: [`pause`](Self::pause) before each retry,
+/// [`reset`](Self::reset) once the operation succeeded. Guarantees: pauses never
+/// shrink between resets and never exceed `max.max(first)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Doubling {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Doubling {
+    /// Pauses from `first` up to `max`.
+    pub const fn new(first: Duration, max: Duration) -> Self {
+        Self {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    /// The pause before the next retry.
+    pub fn pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = pause.saturating_mul(2).min(self.max).max(self.first);
+        pause
+    }
+
+    /// Back to the first pause.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+/// Pauses of 10 ms up to 100 ms: what an accept loop or a connect out of descriptors
+/// waits before trying again.
+pub const SHORT_PAUSES: Doubling =
+    Doubling::new(Duration::from_millis(10), Duration::from_millis(100));
+
+/// Pauses of 50 ms up to 2 s: what the start of an instance or a process refused for
+/// want of resources waits before trying again.
+pub const START_PAUSES: Doubling = Doubling::new(Duration::from_millis(50), Duration::from_secs(2));
+
 /// A [`WarnLimiter`] shared by several tasks — the instances of one revision — so
 /// that together they warn at most once per period.
 #[derive(Debug, Clone)]
@@ -200,6 +245,15 @@ mod tests {
             [Some(0), None, None, None, Some(3), None, Some(1)],
             "a warning at most once per second, carrying the count suppressed since the last"
         );
+    }
+
+    #[test]
+    fn pauses_double_up_to_the_maximum_and_start_over_after_a_reset() {
+        let mut pauses = SHORT_PAUSES;
+        let ms: Vec<_> = (0..6).map(|_| pauses.pause().as_millis()).collect();
+        assert_eq!(ms, [10, 20, 40, 80, 100, 100], "doubling, capped at 100 ms");
+        pauses.reset();
+        assert_eq!(pauses.pause().as_millis(), 10, "a reset starts over");
     }
 
     #[test]

@@ -103,11 +103,6 @@ where
     })
 }
 
-/// The first pause of an accept loop that ran out of descriptors; it doubles while
-/// accepting keeps failing, up to [`ACCEPT_BACKOFF_MAX`].
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-/// The longest pause between two failing accepts.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// At most one "accept failed" warning per server in this period.
 const ACCEPT_WARN_PERIOD: Duration = Duration::from_secs(1);
 
@@ -123,16 +118,16 @@ async fn accept_loop(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     // Each connection task holds a clone; `recv` below returns once all are gone.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
-    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut pauses = pressure::SHORT_PAUSES;
     let mut warnings = WarnLimiter::new(ACCEPT_WARN_PERIOD);
     loop {
         if pressure::at_connection_limit() {
-            at_limit(&mut warnings, backoff);
+            let pause = pauses.pause();
+            at_limit(&mut warnings, pause);
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => break,
             }
-            backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             continue;
         }
         let (stream, peer) = tokio::select! {
@@ -143,15 +138,15 @@ async fn accept_loop(
                     continue;
                 }
                 Err(error) => {
-                    accept_failed(&error, &mut warnings, backoff);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    let pause = pauses.pause();
+                    accept_failed(&error, &mut warnings, pause);
+                    tokio::time::sleep(pause).await;
                     continue;
                 }
             },
             _ = stopped.changed() => break,
         };
-        backoff = ACCEPT_BACKOFF_MIN;
+        pauses.reset();
         let signals = Signals {
             stop: stopped.clone(),
             shed: pressure::shed_requests(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use knserve_core::net::pressure::SharedWarnLimiter;
+use knserve_core::net::pressure::{self, Doubling, SharedWarnLimiter};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -60,7 +60,7 @@ impl Supervised {
             logs: logs.clone(),
             stop,
             attempt: 0,
-            starved: STARVED_RETRY_MIN,
+            starved: pressure::START_PAUSES,
             warnings,
         };
         Self {
@@ -113,17 +113,12 @@ struct Worker {
     /// The grace period, once stop is requested; a dropped sender means no grace.
     stop: oneshot::Receiver<Duration>,
     attempt: u32,
-    /// The next delay after a spawn refused for want of resources.
-    starved: Duration,
+    /// The pauses after spawns refused for want of resources.
+    starved: Doubling,
     /// Limits the warnings about such spawns.
     warnings: SharedWarnLimiter,
 }
 
-/// The first retry of a spawn refused for want of resources; doubles up to
-/// [`STARVED_RETRY_MAX`] while refusals go on.
-const STARVED_RETRY_MIN: Duration = Duration::from_millis(50);
-/// The longest wait between two spawns refused for want of resources.
-const STARVED_RETRY_MAX: Duration = Duration::from_secs(2);
 /// At most one warning per period about spawns refused for want of resources.
 pub(crate) const STARVED_WARN_PERIOD: Duration = Duration::from_secs(1);
 
@@ -161,9 +156,8 @@ impl Worker {
     /// is counted (no crash loop, the status stays `Starting`); idle client
     /// connections are shed and the spawn is retried with its own back-off.
     fn spawn_starved(&mut self, error: &SpawnError) -> Duration {
-        let delay = self.starved;
-        self.starved = (delay * 2).min(STARVED_RETRY_MAX);
-        knserve_core::net::pressure::shed_idle_connections();
+        let delay = self.starved.pause();
+        pressure::shed_idle_connections();
         if let Some(suppressed) = self.warnings.check(tokio::time::Instant::now()) {
             tracing::warn!(process = %self.spec.name, %error, retrying_in = ?delay, suppressed, "process could not be started for want of resources; retrying");
         }
@@ -188,7 +182,7 @@ impl Worker {
     }
 
     async fn supervise(&mut self, mut child: Child) -> Outcome {
-        self.starved = STARVED_RETRY_MIN;
+        self.starved.reset();
         let pid = child.pid();
         tracing::debug!(process = %self.spec.name, pid, attempt = self.attempt, "process started");
         self.status.send_replace(ProcessStatus::Running {

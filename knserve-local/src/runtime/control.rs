@@ -415,15 +415,9 @@ fn scale(
         .extend(rt.take_victims(keep).into_iter().map(|i| (i, grace)));
 }
 
-/// The first retry of an instance start refused for want of resources; doubles up to
-/// [`STARVED_RETRY_MAX`].
-const STARVED_RETRY_MIN: Duration = Duration::from_millis(50);
-/// The longest wait between two instance starts refused for want of resources.
-const STARVED_RETRY_MAX: Duration = Duration::from_secs(2);
-
 /// [`Instance::start`], retried with back-off while it fails for want of descriptors,
-/// memory or processes (`EMFILE`, `ENOMEM`, `EAGAIN`): that is the machine's state, not
-/// the revision's fault, so it never marks the revision failed. Idle client
+/// memory or processes (`EMFILE`, `ENOMEM`, `EAGAIN`), pausing 50 ms up to 2 s: that is
+/// the machine's state, not the revision's fault, so it never marks the revision failed. Idle client
 /// connections are shed before each retry; warnings are limited to one per second per
 /// revision. `None` when the revision went away meanwhile.
 async fn start_retrying(
@@ -433,18 +427,18 @@ async fn start_retrying(
     workload: &Workload,
     settings: &InstanceSettings,
 ) -> Option<std::io::Result<Instance>> {
-    let mut delay = STARVED_RETRY_MIN;
+    let mut pauses = pressure::START_PAUSES;
     loop {
         let error = match Instance::start(id.to_owned(), workload, settings).await {
             Err(error) if pressure::is_resource_exhaustion(&error) => error,
             other => return Some(other),
         };
         pressure::shed_idle_connections();
+        let delay = pauses.pause();
         if let Some(suppressed) = settings.start_warnings.check(tokio::time::Instant::now()) {
             warn!(revision = %key, instance = %id, %error, retrying_in = ?delay, suppressed, "instance could not start for want of resources; retrying");
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(STARVED_RETRY_MAX);
         if !inner.lock().revisions.contains_key(key) {
             return None;
         }
