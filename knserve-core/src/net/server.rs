@@ -4,7 +4,7 @@ use std::{
     net::SocketAddr,
     pin::{Pin, pin},
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 
 use super::{
     Body, BoxError, HttpService, guard_response,
-    pressure::{self, WarnLimiter},
+    pressure::{self, SharedWarnLimiter},
     text_response,
 };
 
@@ -103,8 +103,12 @@ where
     })
 }
 
-/// At most one "accept failed" warning per server in this period.
+/// At most one warning about accepting per this period, for the whole process: its
+/// servers meet the descriptor limit and the connection cap together.
 const ACCEPT_WARN_PERIOD: Duration = Duration::from_secs(1);
+
+static ACCEPT_WARNINGS: LazyLock<SharedWarnLimiter> =
+    LazyLock::new(|| SharedWarnLimiter::new(ACCEPT_WARN_PERIOD));
 
 async fn accept_loop(
     listener: TcpListener,
@@ -119,11 +123,10 @@ async fn accept_loop(
     // Each connection task holds a clone; `recv` below returns once all are gone.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
     let mut pauses = pressure::SHORT_PAUSES;
-    let mut warnings = WarnLimiter::new(ACCEPT_WARN_PERIOD);
     loop {
         if pressure::at_connection_limit() {
             let pause = pauses.pause();
-            at_limit(&mut warnings, pause);
+            at_limit(pause);
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => break,
@@ -139,7 +142,7 @@ async fn accept_loop(
                 }
                 Err(error) => {
                     let pause = pauses.pause();
-                    accept_failed(&error, &mut warnings, pause);
+                    accept_failed(&error, pause);
                     tokio::time::sleep(pause).await;
                     continue;
                 }
@@ -195,21 +198,21 @@ fn peer_gone(error: &std::io::Error) -> bool {
 /// and this loop pauses for `pause` instead of spinning on a listener that stays
 /// readable. Any other error of the listener (out of memory, or unknown) is paused
 /// over the same way. Warned at most once per [`ACCEPT_WARN_PERIOD`].
-fn accept_failed(error: &std::io::Error, warnings: &mut WarnLimiter, pause: Duration) {
+fn accept_failed(error: &std::io::Error, pause: Duration) {
     let out_of_descriptors = pressure::is_out_of_descriptors(error);
     if out_of_descriptors {
         pressure::shed_idle_connections();
     }
-    if let Some(suppressed) = warnings.check(Instant::now()) {
+    if let Some(suppressed) = ACCEPT_WARNINGS.check(Instant::now()) {
         warn!(%error, out_of_descriptors, ?pause, suppressed, "accept failed; pausing (idle keep-alive connections are closed when out of descriptors)");
     }
 }
 
 /// The servers hold as many connections as the cap allows: idle ones are shed and
 /// this loop pauses for `pause`, leaving new clients in the kernel's backlog.
-fn at_limit(warnings: &mut WarnLimiter, pause: Duration) {
+fn at_limit(pause: Duration) {
     pressure::shed_idle_connections();
-    if let Some(suppressed) = warnings.check(Instant::now()) {
+    if let Some(suppressed) = ACCEPT_WARNINGS.check(Instant::now()) {
         warn!(
             open = pressure::open_connections(),
             limit = pressure::connection_limit(),
