@@ -11,6 +11,7 @@ use knserve_local::{
     server::{ServeOptions, Server},
     state::StateDir,
 };
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// Knative Serving on one machine: scale-to-zero HTTP services from Knative YAML.
@@ -84,6 +85,15 @@ async fn serve(args: ServeArgs, state: StateDir) -> anyhow::Result<ExitCode> {
         }))
         .with_writer(std::io::stderr)
         .init();
+    if let Some(open_files) = raise_open_files_limit() {
+        let limit = connection_limit(open_files);
+        knserve_core::net::pressure::set_connection_limit(limit);
+        info!(
+            open_files,
+            connections = limit,
+            "client connections capped below the open-files limit"
+        );
+    }
     let config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
@@ -116,9 +126,64 @@ async fn serve(args: ServeArgs, state: StateDir) -> anyhow::Result<ExitCode> {
         }
     }
     wait_for_signal().await;
-    eprintln!("knserve: stopping");
-    server.shutdown().await;
-    Ok(code)
+    eprintln!("knserve: stopping (send SIGTERM or SIGINT again to exit at once)");
+    tokio::select! {
+        () = server.shutdown() => Ok(code),
+        () = wait_for_signal() => {
+            // At once, without unwinding the runtime (whose drop would wait for its
+            // blocking threads): the apps get SIGKILL from their parent-death signal,
+            // and the next start reaps what the ledger still lists.
+            warn!("second signal while draining: exiting at once");
+            eprintln!("knserve: second signal while draining: exiting without waiting");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one, as most servers do: the common
+/// soft default of 1024 is far below what a few thousand concurrent connections and
+/// their instances need, while the hard limit is often much higher. Returns the soft
+/// limit now in effect, if it could be read.
+fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(error) => {
+            warn!(%error, "could not read the open-files limit (RLIMIT_NOFILE)");
+            return None;
+        }
+    };
+    if soft >= hard {
+        info!(
+            soft,
+            hard, "open-files limit (RLIMIT_NOFILE) already at the hard limit"
+        );
+        return Some(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            info!(
+                from = soft,
+                to = hard,
+                hard,
+                "raised the soft open-files limit (RLIMIT_NOFILE) to the hard limit"
+            );
+            Some(hard)
+        }
+        Err(error) => {
+            warn!(%error, soft, hard, "could not raise the soft open-files limit (RLIMIT_NOFILE) to the hard limit");
+            Some(soft)
+        }
+    }
+}
+
+/// How many client connections the servers accept together under an open-files limit
+/// of `open_files`: a tenth of it (at least 64) stays free for instance starts,
+/// connections to apps, probes and state files, so that a flood of clients cannot take
+/// the descriptors their own requests need.
+fn connection_limit(open_files: u64) -> usize {
+    let reserve = (open_files / 10).max(64);
+    usize::try_from(open_files.saturating_sub(reserve)).unwrap_or(usize::MAX)
 }
 
 async fn wait_for_signal() {

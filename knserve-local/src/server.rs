@@ -28,7 +28,7 @@ use nix::{
     fcntl::{Flock, FlockArg},
 };
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     admin,
@@ -159,6 +159,12 @@ impl Server {
             Some(_) => Some(bind(options.admin_listen).await?),
             None => None,
         };
+        if admin_listener.is_some() && !options.admin_listen.ip().is_loopback() {
+            warn!(
+                admin_listen = %options.admin_listen,
+                "--admin-listen is not a loopback address: the admin API, which can run any command as a Service, is reachable from other hosts and guarded only by the token in the state directory"
+            );
+        }
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let (activator, stats) =
             datapath::Activator::start(&options.config.routing.network.cluster_domain)

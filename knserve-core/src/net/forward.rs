@@ -19,7 +19,7 @@ use hyper_util::{
 };
 use tracing::debug;
 
-use super::{Body, BoxError, ConnectionHold};
+use super::{Body, BoxError, ConnectionHold, connect::PatientConnector};
 
 /// A request extension naming the address [`Forward`] sends the request to, set by a
 /// layer that picks one (the activator's load balancer).
@@ -69,7 +69,7 @@ pub type ForwardFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxE
 #[derive(Clone)]
 pub struct Forward {
     // Shared, not cloned per request: a `Client` clone copies several `Arc`s.
-    client: Arc<Client<HttpConnector, Body>>,
+    client: Arc<Client<PatientConnector, Body>>,
     // The default address with its URI authority, formatted once.
     default: Option<(SocketAddr, Authority)>,
     h2c: bool,
@@ -86,7 +86,7 @@ impl Forward {
             .pool_max_idle_per_host(max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(90))
             .http2_only(h2c)
-            .build(connector);
+            .build(PatientConnector(connector));
         Self {
             client: Arc::new(client),
             default: None,
@@ -133,7 +133,7 @@ impl tower::Service<Request<Body>> for Forward {
 }
 
 async fn forward(
-    client: Arc<Client<HttpConnector, Body>>,
+    client: Arc<Client<PatientConnector, Body>>,
     default: Option<(SocketAddr, Authority)>,
     h2c: bool,
     mut request: Request<Body>,

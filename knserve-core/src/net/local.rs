@@ -40,13 +40,11 @@ use std::{
 use futures_util::FutureExt;
 use http::{Extensions, Request, Response, StatusCode, Uri, Version, header};
 use tower::{Service, ServiceExt};
-use tracing::debug;
 
 use super::{
     Body, BoxError, ConnectionHold, Destination, Forward, HttpService,
     forward::{ForwardFuture, authority, fill_host, strip_hop_by_hop, wants_upgrade},
-    server::error_chain,
-    text_response,
+    server::error_response,
 };
 
 /// The services of this process that also listen on a loopback address, by that
@@ -187,10 +185,7 @@ fn answer(result: Result<Response<Body>, BoxError>) -> Result<Response<Body>, Bo
             }
             response
         }
-        Err(error) => {
-            debug!(%error, "request failed");
-            text_response(StatusCode::BAD_GATEWAY, error_chain(&*error))
-        }
+        Err(error) => error_response(&*error),
     })
 }
 

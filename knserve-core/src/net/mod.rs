@@ -14,19 +14,24 @@
 //! - [`server_runtime`]: the tokio runtime a server binary runs on (one worker: current
 //!   thread).
 //! - [`serve`]: accept loop for a listener the caller bound, HTTP/1.1 and h2c on the
-//!   same port, with graceful shutdown.
+//!   same port, with graceful shutdown; it pauses when out of descriptors and then
+//!   closes idle keep-alive connections first.
+//! - [`pressure`]: telling resource exhaustion from failure, shedding idle connections
+//!   process-wide, rate-limited warnings.
 //!
 //! Refusals are answers, not errors: a layer that refuses a request (503 queue full,
 //! 504 timeout, 400 bad probe) returns a response whose text body names the rule. An
 //! error that reaches [`serve`] is answered with 502 and its text.
 
 mod body;
+mod connect;
 mod forward;
 mod guard;
 pub mod headers;
 mod hold;
 mod local;
 pub mod metrics;
+pub mod pressure;
 mod runtime;
 mod server;
 

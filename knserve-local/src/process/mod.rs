@@ -43,4 +43,5 @@ pub use ledger::Ledger;
 pub use logs::{LOG_CAPACITY, LogBuffer, LogLine, Stream};
 pub use spec::{ProcessSpec, SpawnError};
 pub use status::{ExitInfo, ProcessStatus};
+pub(crate) use supervisor::STARVED_WARN_PERIOD;
 pub use supervisor::{LAST_OUTPUT_LINES, Supervised};

@@ -64,6 +64,15 @@ fn searched(dirs: &[PathBuf]) -> String {
     format!(" or {}", dirs.join(", "))
 }
 
+impl SpawnError {
+    /// Whether the system refused the spawn for want of descriptors, memory or
+    /// processes (`EMFILE`, `ENFILE`, `ENOMEM`, `EAGAIN`): transient, retried without
+    /// counting towards a crash loop.
+    pub fn is_resource_exhaustion(&self) -> bool {
+        matches!(self, Self::Spawn { cause, .. } if knserve_core::net::pressure::is_resource_exhaustion(cause))
+    }
+}
+
 impl ProcessSpec {
     /// The path to execute. A bare name is looked up in `PATH` — `spec.env`'s `PATH`
     /// if it sets one, since that is the child's environment, else the server's —

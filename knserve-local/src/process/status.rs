@@ -79,7 +79,9 @@ pub enum ProcessStatus {
         last_output: Vec<String>,
     },
     /// The program could not be found or spawned; retried with the same back-off as a
-    /// crash.
+    /// crash. A spawn refused for want of descriptors, memory or processes is not
+    /// reported here: it stays [`Starting`](Self::Starting) and is retried on its own
+    /// back-off, never counting towards a crash loop.
     SpawnFailed {
         /// Why, naming the program (and the directories searched when not found).
         error: String,

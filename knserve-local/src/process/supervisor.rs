@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use knserve_core::net::pressure::{self, Doubling, SharedWarnLimiter};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -35,6 +36,20 @@ impl Supervised {
     /// # Panics
     /// Outside a Tokio runtime (as `tokio::spawn` does).
     pub fn start(spec: ProcessSpec, policy: RestartPolicy) -> Self {
+        Self::start_sharing_warnings(spec, policy, SharedWarnLimiter::new(STARVED_WARN_PERIOD))
+    }
+
+    /// [`start`](Self::start), with the warnings about spawns refused for want of
+    /// resources limited together with those of other processes (a revision's
+    /// instances share one limiter).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (as `tokio::spawn` does).
+    pub fn start_sharing_warnings(
+        spec: ProcessSpec,
+        policy: RestartPolicy,
+        warnings: SharedWarnLimiter,
+    ) -> Self {
         let (status_tx, status) = watch::channel(ProcessStatus::Starting { attempt: 1 });
         let (stop_tx, stop) = oneshot::channel();
         let logs = LogBuffer::new();
@@ -45,6 +60,8 @@ impl Supervised {
             logs: logs.clone(),
             stop,
             attempt: 0,
+            starved: pressure::START_PAUSES,
+            warnings,
         };
         Self {
             status,
@@ -96,7 +113,14 @@ struct Worker {
     /// The grace period, once stop is requested; a dropped sender means no grace.
     stop: oneshot::Receiver<Duration>,
     attempt: u32,
+    /// The pauses after spawns refused for want of resources.
+    starved: Doubling,
+    /// Limits the warnings about such spawns.
+    warnings: SharedWarnLimiter,
 }
+
+/// At most one warning per period about spawns refused for want of resources.
+pub(crate) const STARVED_WARN_PERIOD: Duration = Duration::from_secs(1);
 
 /// How one run ended.
 enum Outcome {
@@ -114,6 +138,7 @@ impl Worker {
                 attempt: self.attempt,
             });
             let delay = match Child::spawn(&self.spec, &self.logs).await {
+                Err(error) if error.is_resource_exhaustion() => self.spawn_starved(&error),
                 Err(error) => self.spawn_failed(&error),
                 Ok(child) => match self.supervise(child).await {
                     Outcome::Exited(delay) => delay,
@@ -125,6 +150,18 @@ impl Worker {
                 _ = &mut self.stop => return self.stopped(None),
             }
         }
+    }
+
+    /// Out of descriptors, memory or processes: not the program's fault, so no failure
+    /// is counted (no crash loop, the status stays `Starting`); idle client
+    /// connections are shed and the spawn is retried with its own back-off.
+    fn spawn_starved(&mut self, error: &SpawnError) -> Duration {
+        let delay = self.starved.pause();
+        pressure::shed_idle_connections();
+        if let Some(suppressed) = self.warnings.check(tokio::time::Instant::now()) {
+            tracing::warn!(process = %self.spec.name, %error, retrying_in = ?delay, suppressed, "process could not be started for want of resources; retrying");
+        }
+        delay
     }
 
     fn spawn_failed(&mut self, error: &SpawnError) -> Duration {
@@ -145,6 +182,7 @@ impl Worker {
     }
 
     async fn supervise(&mut self, mut child: Child) -> Outcome {
+        self.starved.reset();
         let pid = child.pid();
         tracing::debug!(process = %self.spec.name, pid, attempt = self.attempt, "process started");
         self.status.send_replace(ProcessStatus::Running {

@@ -8,6 +8,7 @@ use knserve_core::{
         Autoscaler, DEFAULT_PROGRESS_DEADLINE, DeciderStatus, Observed, Reachability,
         ScalingParams, SksMode, TICK_INTERVAL, metrics::Stat,
     },
+    net::pressure,
     reconcile,
     router::{Hop, RouteTable, RouteTraffic},
     time::Timestamp,
@@ -414,6 +415,36 @@ fn scale(
         .extend(rt.take_victims(keep).into_iter().map(|i| (i, grace)));
 }
 
+/// [`Instance::start`], retried with back-off while it fails for want of descriptors,
+/// memory or processes (`EMFILE`, `ENOMEM`, `EAGAIN`), pausing 50 ms up to 2 s: that is
+/// the machine's state, not the revision's fault, so it never marks the revision failed. Idle client
+/// connections are shed before each retry; warnings are limited to one per second per
+/// revision. `None` when the revision went away meanwhile.
+async fn start_retrying(
+    inner: &Inner,
+    key: &RevisionKey,
+    id: &str,
+    workload: &Workload,
+    settings: &InstanceSettings,
+) -> Option<std::io::Result<Instance>> {
+    let mut pauses = pressure::START_PAUSES;
+    loop {
+        let error = match Instance::start(id.to_owned(), workload, settings).await {
+            Err(error) if pressure::is_resource_exhaustion(&error) => error,
+            other => return Some(other),
+        };
+        pressure::shed_idle_connections();
+        let delay = pauses.pause();
+        if let Some(suppressed) = settings.start_warnings.check(tokio::time::Instant::now()) {
+            warn!(revision = %key, instance = %id, %error, retrying_in = ?delay, suppressed, "instance could not start for want of resources; retrying");
+        }
+        tokio::time::sleep(delay).await;
+        if !inner.lock().revisions.contains_key(key) {
+            return None;
+        }
+    }
+}
+
 /// Starts one instance and hands it to its revision (or stops it if the revision went
 /// away meanwhile); its state changes wake the control loop.
 async fn start_instance(
@@ -424,7 +455,9 @@ async fn start_instance(
     settings: InstanceSettings,
     grace: Duration,
 ) {
-    let started = Instance::start(id.clone(), &workload, &settings).await;
+    let Some(started) = start_retrying(&inner, &key, &id, &workload, &settings).await else {
+        return;
+    };
     let leftover = {
         let mut state = inner.lock();
         match (state.revisions.get_mut(&key), started) {

@@ -5,7 +5,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use knserve_core::{
     api::IntOrString,
-    net::{self, Forward, LocalPeers, PeerGuard, ServeHandle, metrics::RequestMetrics},
+    net::{
+        self, Forward, LocalPeers, PeerGuard, ServeHandle, metrics::RequestMetrics,
+        pressure::SharedWarnLimiter,
+    },
     queue::{
         drain::{DrainHandle, Drainer, InFlight},
         readiness::{ProbeAction, ProbeSpec, Readiness},
@@ -109,6 +112,9 @@ pub struct InstanceSettings {
     /// Where each instance registers its queue-proxy, for the ingress and the
     /// activator to call in-process.
     pub peers: LocalPeers,
+    /// Limits the warnings about instance starts refused for want of descriptors,
+    /// memory or processes: one per second for the whole revision.
+    pub start_warnings: SharedWarnLimiter,
 }
 
 /// A running instance.
@@ -168,8 +174,11 @@ impl Instance {
                     cc => cc as usize,
                 };
                 let app = Forward::new(idle, false).to(SocketAddr::from(([127, 0, 0, 1], port)));
-                let process =
-                    Supervised::start(process_spec(&id, template, port), template.restart);
+                let process = Supervised::start_sharing_warnings(
+                    process_spec(&id, template, port),
+                    template.restart,
+                    settings.start_warnings.clone(),
+                );
                 let monitor = tokio::spawn(monitor(
                     id.clone(),
                     process.status(),

@@ -105,14 +105,43 @@ impl Knserve {
     /// Starts a server on an existing directory as it is, a stale `server.json`
     /// included; ready once `server.json` names the new server's pid.
     pub async fn start_over(dir: TempDir) -> Self {
+        Self::start_under(dir, &[], &[]).await
+    }
+
+    /// Starts a server in a new directory with `args` added to `knserve serve`.
+    pub async fn start_with_args(label: &str, config: &str, args: &[&str]) -> Self {
+        let dir = TempDir::new(label);
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        Self::start_under(dir, &[], args).await
+    }
+
+    /// Starts a server in a new directory under `wrapper`, a command that execs the
+    /// server in its place (e.g. `prlimit --nofile=1024:1024 --`), so the pid is the
+    /// server's.
+    pub async fn start_wrapped(label: &str, config: &str, wrapper: &[&str]) -> Self {
+        let dir = TempDir::new(label);
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        Self::start_under(dir, wrapper, &[]).await
+    }
+
+    async fn start_under(dir: TempDir, wrapper: &[&str], args: &[&str]) -> Self {
         let state = dir.path().join("state");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut child = Command::new(binary("knserve"))
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary("knserve"));
+                command
+            }
+            None => Command::new(binary("knserve")),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&state)
             .arg("--config")
             .arg(dir.path().join("config.yaml"))
+            .args(args)
             .env("KNSERVE_LOG", "knserve_local=debug,knserve_core=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -153,6 +182,13 @@ impl Knserve {
     /// The server's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The server's exit status, if it has exited (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Runs `knserve <args>` against this server.

@@ -87,7 +87,7 @@ impl QueueEnv {
     /// Reads the contract from `env`; the first bad variable is the error.
     pub fn from_lookup(env: &impl Lookup) -> Result<Self, EnvError> {
         let env = Env(env);
-        Ok(Self {
+        let read = Self {
             namespace: env.required("SERVING_NAMESPACE")?.to_owned(),
             service: env.optional("SERVING_SERVICE").map(str::to_owned),
             configuration: env.required("SERVING_CONFIGURATION")?.to_owned(),
@@ -114,9 +114,22 @@ impl QueueEnv {
             metrics_port: env.port("KNSERVE_QUEUE_METRICS_PORT", Some(9090))?,
             user_metrics_port: env.port("KNSERVE_QUEUE_USER_METRICS_PORT", Some(9091))?,
             drain_quiet_period: env.drain_quiet_period()?,
-        })
+        };
+        if read.user_port == read.serving_port {
+            return Err(error(
+                "USER_PORT",
+                &read.user_port.to_string(),
+                "must differ from QUEUE_SERVING_PORT (the queue-proxy would proxy to itself)",
+            ));
+        }
+        Ok(read)
     }
 }
+
+/// The longest timeout accepted, in seconds: Go's longest `time.Duration` (2^63 − 1
+/// ns), all Knative itself can hold. Every deadline `now + timeout` then fits the
+/// clock; a larger value would make every request panic computing its deadline.
+pub const MAX_TIMEOUT_SECONDS: u64 = 9_223_372_036;
 
 struct Env<'a, L: ?Sized>(&'a L);
 
@@ -160,8 +173,14 @@ impl<L: Lookup + ?Sized> Env<'_, L> {
         const VAR: &str = "REVISION_TIMEOUT_SECONDS";
         let value = self.required(VAR)?;
         match value.trim().parse::<u64>() {
-            Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
-            _ => Err(error(VAR, value, "must be a whole number of seconds > 0")),
+            Ok(seconds) if (1..=MAX_TIMEOUT_SECONDS).contains(&seconds) => {
+                Ok(Duration::from_secs(seconds))
+            }
+            _ => Err(error(
+                VAR,
+                value,
+                "must be a whole number of seconds in 1..=9223372036 (the longest duration Knative can hold)",
+            )),
         }
     }
 
@@ -174,11 +193,11 @@ impl<L: Lookup + ?Sized> Env<'_, L> {
         }
         match value.trim().parse::<u64>() {
             Ok(0) => Ok(None),
-            Ok(seconds) => Ok(Some(Duration::from_secs(seconds))),
-            Err(_) => Err(error(
+            Ok(seconds) if seconds <= MAX_TIMEOUT_SECONDS => Ok(Some(Duration::from_secs(seconds))),
+            _ => Err(error(
                 variable,
                 value,
-                "must be a whole number of seconds ≥ 0",
+                "must be a whole number of seconds in 0..=9223372036 (the longest duration Knative can hold)",
             )),
         }
     }

@@ -93,6 +93,23 @@ fn every_required_variable_is_named_when_missing() {
     }
 }
 
+const TOTAL_RULE: &str =
+    "must be a whole number of seconds in 1..=9223372036 (the longest duration Knative can hold)";
+const LIMIT_RULE: &str =
+    "must be a whole number of seconds in 0..=9223372036 (the longest duration Knative can hold)";
+
+#[test]
+fn the_longest_timeout_knative_can_hold_is_accepted_and_its_deadline_fits_the_clock() {
+    let env = with("REVISION_TIMEOUT_SECONDS", "9223372036").unwrap();
+    assert!(
+        tokio::time::Instant::now()
+            .checked_add(env.timeout)
+            .is_some(),
+        "a deadline {:?} from now is representable",
+        env.timeout
+    );
+}
+
 #[test]
 fn bad_values_are_errors_naming_the_variable_and_rule() {
     let cases = [
@@ -104,20 +121,34 @@ fn bad_values_are_errors_naming_the_variable_and_rule() {
             "-1",
             "must be a whole number ≥ 0 (0 = unlimited)",
         ),
+        ("REVISION_TIMEOUT_SECONDS", "0", TOTAL_RULE),
+        ("REVISION_TIMEOUT_SECONDS", "5m", TOTAL_RULE),
         (
             "REVISION_TIMEOUT_SECONDS",
-            "0",
-            "must be a whole number of seconds > 0",
+            "9223372036854775808",
+            TOTAL_RULE,
         ),
         (
             "REVISION_TIMEOUT_SECONDS",
-            "5m",
-            "must be a whole number of seconds > 0",
+            "18446744073709551616",
+            TOTAL_RULE,
         ),
+        ("REVISION_TIMEOUT_SECONDS", "9223372037", TOTAL_RULE),
+        ("REVISION_IDLE_TIMEOUT_SECONDS", "x", LIMIT_RULE),
         (
             "REVISION_IDLE_TIMEOUT_SECONDS",
-            "x",
-            "must be a whole number of seconds ≥ 0",
+            "9223372036854775807",
+            LIMIT_RULE,
+        ),
+        (
+            "REVISION_RESPONSE_START_TIMEOUT_SECONDS",
+            "9223372037",
+            LIMIT_RULE,
+        ),
+        (
+            "USER_PORT",
+            "8012",
+            "must differ from QUEUE_SERVING_PORT (the queue-proxy would proxy to itself)",
         ),
         (
             "ENABLE_HTTP2_AUTO_DETECTION",
