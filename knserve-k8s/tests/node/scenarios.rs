@@ -379,12 +379,7 @@ spec:
         message.contains("ghcr.io/knserve/does-not-exist:0.1.0"),
         "the message does not name the image: {message}"
     );
-    let columns = node.kubectl(&["get", "ksvc", "missing", "-n", NS]).await?;
-    ensure!(
-        columns.contains("False") && columns.contains("RevisionMissing")
-            || columns.contains(&reason),
-        "kubectl get ksvc shows no failure:\n{columns}"
-    );
+    service_shows_failure(node, "missing", "ghcr.io/knserve/does-not-exist:0.1.0").await?;
     Ok(())
 }
 
@@ -411,15 +406,33 @@ spec:
         message.starts_with("Container failed with: ") && message.contains("BIND_ADDRESS"),
         "the message does not say why: {message}"
     );
-    let columns = node.kubectl(&["get", "ksvc", "crash", "-n", NS]).await?;
-    ensure!(
-        columns.contains("False"),
-        "kubectl get ksvc shows no failure:\n{columns}"
-    );
+    service_shows_failure(node, "crash", "BIND_ADDRESS").await?;
     Ok(())
 }
 
 // ---------------------------------------------------------------------------- helpers
+
+/// `kubectl get ksvc` shows the Service not ready, and its `ConfigurationsReady` carries
+/// the revision's message (`Revision "x" failed with message: ...`) naming `detail`.
+async fn service_shows_failure(node: &Node, name: &str, detail: &str) -> anyhow::Result<()> {
+    let columns = node.kubectl(&["get", "ksvc", name, "-n", NS]).await?;
+    let row = columns.lines().nth(1).unwrap_or_default();
+    ensure!(
+        row.split_whitespace().any(|c| c == "False"),
+        "kubectl get ksvc shows no failure:\n{columns}"
+    );
+    let ksvc = node
+        .knative::<crd::Service>(NS, name)
+        .await?
+        .context("the ksvc is gone")?;
+    let (status, _, message) =
+        condition(&ksvc, "ConfigurationsReady").context("no ConfigurationsReady")?;
+    ensure!(
+        status == "False" && message.contains(detail),
+        "ConfigurationsReady is {status}: {message:?}, not naming {detail}"
+    );
+    Ok(())
+}
 
 /// A helloworld Service named `name` greeting `target`, with revision annotations.
 fn hello_service(name: &str, target: &str, annotations: &[(&str, &str)]) -> String {
