@@ -12,6 +12,8 @@ pub struct FieldError {
     pub path: String,
     /// The rule the value broke, with the offending value where it helps.
     pub message: String,
+    /// For [`FieldError::invalid_value`]: the offending value, displayed Knative's way.
+    pub invalid_value: Option<String>,
 }
 
 impl FieldError {
@@ -20,6 +22,23 @@ impl FieldError {
         Self {
             path: path.into(),
             message: message.into(),
+            invalid_value: None,
+        }
+    }
+
+    /// Knative's `apis.ErrInvalidValue(value, path, details…)`: displays as
+    /// `invalid value: <value>: <path>` with the details on the following lines, the form
+    /// Knative's webhook answers and clients match (its conformance test of
+    /// `serviceAccountName` looks for `foo@bar.baz: spec.template.spec.serviceAccountName`
+    /// followed by apimachinery's DNS-1123 message).
+    pub fn invalid_value(
+        value: impl Into<String>,
+        path: impl Into<String>,
+        details: impl Into<String>,
+    ) -> Self {
+        Self {
+            invalid_value: Some(value.into()),
+            ..Self::new(path, details)
         }
     }
 
@@ -33,6 +52,13 @@ impl FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(value) = &self.invalid_value {
+            write!(f, "invalid value: {value}: {}", self.path)?;
+            if !self.message.is_empty() {
+                write!(f, "\n{}", self.message)?;
+            }
+            return Ok(());
+        }
         if self.path.is_empty() {
             f.write_str(&self.message)
         } else {

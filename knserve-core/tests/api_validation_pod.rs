@@ -206,7 +206,7 @@ fn container_fields_outside_knatives_mask_are_refused() {
             "a service account name that is not a subdomain",
             one_container("      serviceAccountName: Bad_Name\n", ""),
             "spec.template.spec.serviceAccountName",
-            "DNS-1123 subdomain",
+            "RFC 1123 subdomain",
         ),
     ];
     assert_refused(&more, &ValidationConfig::default());
@@ -217,6 +217,19 @@ fn container_fields_outside_knatives_mask_are_refused() {
         )],
         &ValidationConfig::default(),
     );
+}
+
+#[test]
+fn a_bad_service_account_name_is_reported_in_knatives_words() {
+    let yaml = one_container("      serviceAccountName: foo@bar.baz\n", "");
+    let errors = verdict(&yaml, &ValidationConfig::default()).unwrap_err();
+    // What Knative's conformance test (TestServiceAccountValidation) looks for.
+    let want = "invalid value: foo@bar.baz: spec.template.spec.serviceAccountName\n\
+                a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
+                characters, '-' or '.', and must start and end with an alphanumeric character \
+                (e.g. 'example.com', regex used for validation is \
+                '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    assert_eq!(errors.to_string(), want);
 }
 
 #[test]

@@ -10,9 +10,9 @@ use knserve_core::api::{ObjectMeta, RoutingConfig};
 use knserve_core::config::{DomainConfig, FeaturesConfig, Flag};
 use knserve_core::net::headers::{
     INTERNAL, KNATIVE_SERVING_DEFAULT_ROUTE, KNATIVE_SERVING_NAMESPACE, KNATIVE_SERVING_REVISION,
-    KNATIVE_SERVING_TAG,
+    KNATIVE_SERVING_TAG, X_FORWARDED_FOR, X_FORWARDED_PROTO,
 };
-use knserve_core::net::{Body, Destination, empty};
+use knserve_core::net::{Body, Destination, RemoteAddr, empty};
 use knserve_core::router::{Hop, Hops, Route, RouteLayer, RouteTable, RouteTraffic, Target};
 use rand::{SeedableRng, rngs::SmallRng};
 use tokio::sync::watch;
@@ -159,6 +159,38 @@ async fn client_supplied_internal_headers_never_reach_upstream() {
     assert_eq!(
         upstream.extensions().get::<RevisionKey>(),
         Some(&key("hello-00002"))
+    );
+}
+
+#[tokio::test]
+async fn the_clients_address_is_appended_to_x_forwarded_for_and_the_proto_is_http() {
+    let mut h = harness(
+        Flag::Disabled,
+        hops([("hello-00002", Hop::Serve(vec![addr(8012)]))]),
+    );
+    let mut first = request(HOST, &[("x-forwarded-proto", "https")]);
+    first
+        .extensions_mut()
+        .insert(RemoteAddr("10.1.2.3:40000".parse().unwrap()));
+    let upstream = h.forwarded(first).await;
+    assert_eq!(
+        value(upstream.headers(), &X_FORWARDED_FOR),
+        Some("10.1.2.3")
+    );
+    assert_eq!(
+        value(upstream.headers(), &X_FORWARDED_PROTO),
+        Some("http"),
+        "a plain-HTTP listener cannot vouch for the client's https"
+    );
+    let mut second = request(HOST, &[("x-forwarded-for", "192.0.2.7")]);
+    second
+        .extensions_mut()
+        .insert(RemoteAddr("[fd00::1]:40000".parse().unwrap()));
+    let upstream = h.forwarded(second).await;
+    assert_eq!(
+        value(upstream.headers(), &X_FORWARDED_FOR),
+        Some("192.0.2.7, fd00::1"),
+        "the client's list is kept and the peer appended"
     );
 }
 

@@ -1,7 +1,9 @@
 //! Header names of the request path (spec §6.4) and the probe classifications that use
 //! them (§3.1, §4.2).
 
-use http::{HeaderMap, HeaderName};
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Set by the ingress per split: the revision a request is for.
 pub const KNATIVE_SERVING_REVISION: HeaderName =
@@ -118,6 +120,26 @@ pub fn is_probe_user_agent(headers: &HeaderMap) -> bool {
         ]
         .iter()
         .any(|probe| agent.starts_with(probe))
+}
+
+/// Records the hop from a client to a router facing clients, as an edge proxy (Envoy
+/// with `use_remote_address`, Knative's Kourier and Istio gateways) does: the peer's
+/// address is appended to `X-Forwarded-For` (a list the client may have started), and
+/// `X-Forwarded-Proto` is set to `http`, the scheme of the connection the request came
+/// on. The client's own `X-Forwarded-Proto` is replaced rather than trusted: a router
+/// listening in plain HTTP cannot vouch for `https`. The queue-proxy then builds
+/// `Forwarded` from these (spec §6.4), so an app always sees who called it.
+pub fn record_client_hop(headers: &mut HeaderMap, peer: Option<IpAddr>) {
+    if let Some(peer) = peer {
+        let value = match headers.get(X_FORWARDED_FOR).map(HeaderValue::to_str) {
+            Some(Ok(list)) if !list.trim().is_empty() => format!("{list}, {peer}"),
+            _ => peer.to_string(),
+        };
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use tracing::debug;
 use super::future::ResponseFuture;
 use super::hop::{Hops, Unreachable};
 use super::table::{NoRoute, RouteTable, Router};
-use crate::net::headers::{INTERNAL, KNATIVE_SERVING_TAG, is_probe_user_agent};
-use crate::net::{Body, BoxError, Destination, text_response};
+use crate::net::headers::{INTERNAL, KNATIVE_SERVING_TAG, is_probe_user_agent, record_client_hop};
+use crate::net::{Body, BoxError, Destination, RemoteAddr, text_response};
 
 /// The ingress service: routes each client request to a revision and sends it to that
 /// revision's next hop through the inner service (normally [`crate::net::Forward`]).
@@ -29,6 +29,9 @@ use crate::net::{Body, BoxError, Destination, text_response};
 ///    dropped rather than rewritten, so the request reaches the app as one without a
 ///    User-Agent. A client can therefore neither pick a revision nor pass as a probe or
 ///    the activator. `Knative-Serving-Tag` is client input by design (§6.3) and stays.
+///    The client's hop is recorded as an edge proxy records it
+///    ([`record_client_hop`]: its address appended to `X-Forwarded-For`,
+///    `X-Forwarded-Proto: http`), from the [`RemoteAddr`] the server adds.
 /// 2. The Host header (or, for HTTP/2, the URI authority) is looked up in the current
 ///    table: an unknown host is answered 404 naming the host, a request without either
 ///    400.
@@ -107,6 +110,8 @@ impl<S> Route<S> {
     /// Routes `request` in place, or gives the answer that ends it here.
     fn direct(&mut self, request: &mut Request<Body>) -> Result<(), Refusal> {
         strip_client_headers(request.headers_mut());
+        let peer = request.extensions().get::<RemoteAddr>().map(|a| a.0.ip());
+        record_client_hop(request.headers_mut(), peer);
         let host = request_host(request).ok_or(Refusal::NoHost)?;
         let tag = request
             .headers()

@@ -15,7 +15,9 @@ use kube::{Api, ResourceExt};
 use super::kube_io::{apply, drain, error_policy, succeeded, write_status};
 use super::{Context, Error, RESYNC, now};
 use crate::crd::ServerlessService;
-use crate::desired::sks::{desired_sks, private_service_name, ready_endpoints};
+use crate::desired::sks::{
+    SERVICE_TYPE_LABEL, SKS_LABEL, desired_sks, private_service_name, ready_endpoints,
+};
 
 /// The activators' Service in the system namespace.
 pub const ACTIVATOR_SERVICE: &str = "activator-service";
@@ -53,9 +55,16 @@ pub async fn run(ctx: Arc<Context>) {
                         .map(|s| ObjectRef::from_obj(&**s))
                         .collect();
                 }
-                match service.strip_suffix("-private") {
-                    Some(revision) => vec![ObjectRef::new(revision).within(&namespace)],
-                    None => Vec::new(),
+                // The private Service's slices carry its labels, the SKS's name among
+                // them; a name shortened with a hash no longer ends in `-private`.
+                let private =
+                    slice.labels().get(SERVICE_TYPE_LABEL).map(String::as_str) == Some("Private");
+                match slice.labels().get(SKS_LABEL) {
+                    Some(sks) if private => vec![ObjectRef::new(sks).within(&namespace)],
+                    _ => match service.strip_suffix("-private") {
+                        Some(revision) => vec![ObjectRef::new(revision).within(&namespace)],
+                        None => Vec::new(),
+                    },
                 }
             },
         )

@@ -11,7 +11,7 @@ use super::security::validate_pod_security_context;
 use super::volume::validate_volumes;
 use crate::api::container::{Container, ContainerPort, Volume};
 use crate::api::revision::{DEFAULT_USER_PORT, RevisionSpec};
-use crate::error::ValidationErrors;
+use crate::error::{FieldError, ValidationErrors};
 
 /// Checks a revision spec against the cluster's settings; paths are relative to the
 /// spec (`containers[0].image`). The order is Knative's `ValidatePodSpec`.
@@ -38,11 +38,13 @@ pub fn validate_revision_spec(spec: &RevisionSpec, config: &ValidationConfig) ->
         .as_deref()
         .filter(|a| !a.is_empty())
     {
-        if !is_k8s_dns1123_subdomain(account) {
-            errors.add(
+        let details = dns1123_subdomain_errors(account);
+        if !details.is_empty() {
+            errors.push(FieldError::invalid_value(
+                account,
                 "serviceAccountName",
-                format!("must be a DNS-1123 subdomain, got {account:?}"),
-            );
+                details.join("\n"),
+            ));
         }
     }
     validate_numbers(spec, config, &mut errors);
@@ -206,7 +208,10 @@ fn serving_port(containers: &[Container], errors: &mut ValidationErrors) -> Cont
 
 /// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters of dot-separated labels of
 /// `a-z 0-9 -`, each starting and ending with a letter or digit (no per-label limit).
-fn is_k8s_dns1123_subdomain(s: &str) -> bool {
+/// Its messages, word for word as apimachinery gives them (Knative passes them on as
+/// the details of its error), empty when `s` is one.
+fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
+    const MAX: usize = 253;
     let label = |l: &str| {
         !l.is_empty()
             && l.bytes()
@@ -214,7 +219,20 @@ fn is_k8s_dns1123_subdomain(s: &str) -> bool {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    s.len() <= 253 && s.split('.').all(label)
+    let mut errors = Vec::new();
+    if s.len() > MAX {
+        errors.push(format!("must be no more than {MAX} characters"));
+    }
+    if !s.split('.').all(label) {
+        errors.push(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
+             characters, '-' or '.', and must start and end with an alphanumeric character \
+             (e.g. 'example.com', regex used for validation is \
+             '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+                .to_owned(),
+        );
+    }
+    errors
 }
 
 fn validate_numbers(spec: &RevisionSpec, config: &ValidationConfig, errors: &mut ValidationErrors) {

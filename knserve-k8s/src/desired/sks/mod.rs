@@ -24,7 +24,7 @@ use crate::crd::{ServerlessService, ServerlessServiceStatus};
 
 pub use self::objects::{
     ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_MANAGER, SERVICE_NAME_LABEL,
-    SERVICE_TYPE_LABEL, private_service, public_endpoint_slice, public_service,
+    SERVICE_TYPE_LABEL, SKS_LABEL, private_service, public_endpoint_slice, public_service,
 };
 pub use self::subset::choose_subset;
 

@@ -25,7 +25,7 @@ pub const ENDPOINT_SLICE_MANAGER: &str = "knserve-controller";
 /// `Private` or `Public`, on the SKS's Services.
 pub const SERVICE_TYPE_LABEL: &str = "networking.internal.knative.dev/serviceType";
 /// The SKS a Service belongs to.
-const SKS_LABEL: &str = "networking.internal.knative.dev/serverlessservice";
+pub const SKS_LABEL: &str = "networking.internal.knative.dev/serverlessservice";
 /// The user-metrics port of the queue-proxy (Prometheus request metrics).
 const QUEUE_USER_METRICS_PORT: i32 = 9091;
 

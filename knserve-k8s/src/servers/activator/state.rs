@@ -22,6 +22,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::debug;
 
 use crate::crd::Revision;
+use crate::desired::sks::private_service_name;
 use crate::servers::ingress::{
     endpoints::{self, SliceInfo, SliceKey},
     mirror::Mirror,
@@ -197,7 +198,7 @@ impl ActivatorState {
 
     /// The pods of `key`: its private Service's slices at the serving port.
     pub(super) fn endpoints_of(&self, key: &RevisionKey) -> Endpoints {
-        let private = format!("{}-private", key.name);
+        let private = private_service_name(&key.name);
         let mut result = Endpoints::default();
         for slice in endpoints::slices_of(&self.slices, &key.namespace, &private) {
             let port = slice

@@ -7,6 +7,7 @@ use kube::runtime::watcher::Event;
 use serde_json::json;
 
 use super::*;
+use crate::desired::sks::private_service_name;
 
 fn revision(spec: serde_json::Value) -> Revision {
     serde_json::from_value(json!({
@@ -78,4 +79,24 @@ async fn membership_is_this_activators_place_among_the_public_addresses() {
         ["10.1.0.1:8012".parse().unwrap()],
         "pods come from the private slices"
     );
+}
+
+#[tokio::test]
+async fn a_long_revisions_pods_come_from_its_shortened_private_service() {
+    let mut state = ActivatorState::new(
+        RevisionTable::new(),
+        ThrottlerRegistry::new(ThrottlerConfig::default()),
+        None,
+        ProberConfig::default(),
+    );
+    // `<rev>-private` would pass 63 characters, so the controller shortens it with a hash.
+    let name = format!("{}-00001", "a".repeat(56));
+    let private = private_service_name(&name);
+    assert_ne!(private, format!("{name}-private"));
+    state.apply(ActivatorEvent::EndpointSlice(Event::Apply(slice(
+        &private,
+        &["10.1.0.2"],
+    ))));
+    let endpoints = state.endpoints_of(&RevisionKey::new("default", name.as_str()));
+    assert_eq!(endpoints.ready, ["10.1.0.2:8012".parse().unwrap()]);
 }

@@ -34,6 +34,7 @@ use kube::runtime::reflector::Store;
 use tracing::{debug, trace};
 
 use super::Deciders;
+use crate::desired::sks::private_service_name;
 
 /// The label tying an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -167,8 +168,20 @@ pub async fn scrape_revision(
     extrapolate(&stats, population)
 }
 
-/// The ready addresses behind every `<rev>-private` Service, by revision.
-pub fn private_endpoints(slices: &[Arc<EndpointSlice>]) -> BTreeMap<RevisionKey, Vec<IpAddr>> {
+/// The ready addresses behind the private Service of each of `revisions`, by revision.
+///
+/// The private Service is named as the controller names it
+/// ([`private_service_name`]: `<rev>-private`, shortened with a hash past 63
+/// characters), so the revision is looked up by that name rather than recovered by
+/// stripping a suffix, which a shortened name no longer carries.
+pub fn private_endpoints<'a>(
+    slices: &[Arc<EndpointSlice>],
+    revisions: impl IntoIterator<Item = &'a RevisionKey>,
+) -> BTreeMap<RevisionKey, Vec<IpAddr>> {
+    let by_service: BTreeMap<(&str, String), &RevisionKey> = revisions
+        .into_iter()
+        .map(|r| ((&*r.namespace, private_service_name(&r.name)), r))
+        .collect();
     let mut out: BTreeMap<RevisionKey, Vec<IpAddr>> = BTreeMap::new();
     for slice in slices {
         let service = slice
@@ -176,13 +189,12 @@ pub fn private_endpoints(slices: &[Arc<EndpointSlice>]) -> BTreeMap<RevisionKey,
             .labels
             .as_ref()
             .and_then(|l| l.get(SERVICE_NAME_LABEL));
-        let Some(revision) = service.and_then(|s| s.strip_suffix("-private")) else {
+        let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(revision) = service.and_then(|s| by_service.get(&(namespace, s.clone())).copied())
+        else {
             continue;
         };
-        let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
-        let addresses = out
-            .entry(RevisionKey::new(namespace, revision))
-            .or_default();
+        let addresses = out.entry(revision.clone()).or_default();
         for endpoint in slice.endpoints.iter().flatten() {
             // A missing `ready` means ready (the API's documented default).
             let ready = endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(false);
@@ -212,8 +224,8 @@ pub(super) async fn scrape_round(
     round: usize,
     timeout: Duration,
 ) {
-    let endpoints = private_endpoints(&slices.state());
     let targets = deciders.scrape_targets();
+    let endpoints = private_endpoints(&slices.state(), &targets);
     let scrapes = targets.iter().filter_map(|revision| {
         let ready = endpoints.get(revision)?;
         Some(async move {

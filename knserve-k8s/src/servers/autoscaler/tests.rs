@@ -72,8 +72,8 @@ fn only_ready_addresses_of_private_services_are_scraped() {
         ),
         slice("default", "hello-00001", &[("10.9.9.9", Some(true))]),
     ];
-    let endpoints = private_endpoints(&slices);
     let key = RevisionKey::new("default", "hello-00001");
+    let endpoints = private_endpoints(&slices, [&key]);
     let ips: Vec<String> = endpoints[&key].iter().map(ToString::to_string).collect();
     assert_eq!(
         ips,
@@ -84,6 +84,21 @@ fn only_ready_addresses_of_private_services_are_scraped() {
         endpoints.len(),
         1,
         "the public Service's slices are not pods"
+    );
+}
+
+#[test]
+fn a_long_revision_is_found_behind_its_shortened_private_service() {
+    // 62 characters: `<rev>-private` passes 63 and is shortened with a hash.
+    let revision = format!("{}-00001", "a".repeat(56));
+    let private = crate::desired::sks::private_service_name(&revision);
+    assert_ne!(private, format!("{revision}-private"));
+    let slices = [slice("default", &private, &[("10.0.0.7", Some(true))])];
+    let key = RevisionKey::new("default", revision.as_str());
+    let endpoints = private_endpoints(&slices, [&key]);
+    assert_eq!(
+        endpoints[&key],
+        ["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]
     );
 }
 

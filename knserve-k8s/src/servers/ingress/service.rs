@@ -14,8 +14,8 @@ use std::{
 
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use knserve_core::net::{
-    Body, BoxError, Destination,
-    headers::{self, INTERNAL, is_probe_user_agent},
+    Body, BoxError, Destination, RemoteAddr,
+    headers::{self, INTERNAL, is_probe_user_agent, record_client_hop},
     text_response,
 };
 use tokio::sync::watch;
@@ -128,6 +128,8 @@ impl<S> IngressRouter<S> {
 
     fn direct(&mut self, request: &mut Request<Body>) -> Result<(), Refusal> {
         strip_client_headers(request.headers_mut());
+        let peer = request.extensions().get::<RemoteAddr>().map(|a| a.0.ip());
+        record_client_hop(request.headers_mut(), peer);
         let host = request_host(request).ok_or(Refusal::NoHost)?;
         let snapshot = self.snapshots.borrow().clone();
         let path = request.uri().path();
