@@ -250,6 +250,7 @@ NODE_SRC="$TESTENV_CACHE/$NODE_KEY/src"
 NODE_COMPONENTS="kubelet kube-proxy coredns containerd containerd-shim-runc-v2 ctr crictl runc cni/bridge cni/host-local cni/loopback cni/portmap images/pause.tar images/smoke.tar"
 PAUSE_IMAGE=kube-testenv.local/pause:r1
 SMOKE_IMAGE=kube-testenv.local/smoke:r2
+SMOKE_REPO=kube-testenv/smoke:r2   # its name in the node's registry
 
 node_cache_ready() {
   local b
@@ -354,6 +355,14 @@ install_runc() {
 # The two images' programs: pause (the sandbox's process: sleeps, reaps zombies, exits on
 # INT/TERM) and smoke (an HTTP server answering "ok <hostname>" on :8080, relaying /kubernetes and
 # /fetch?url=). Static, no cgo.
+install_registry() { # the CNCF distribution server from Debian's docker-registry, copied beside the node
+  if [ ! -x /usr/bin/docker-registry ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >&2 \
+      || { log "the registry needs Debian's docker-registry (apt-get install docker-registry)"; return 1; }
+  fi
+  install -m 755 /usr/bin/docker-registry "$NODE_BIN/registry"
+}
+
 build_image_programs() {
   mkdir -p "$NODE_SRC/images/pause" "$NODE_SRC/images/smoke" && cd "$NODE_SRC/images"
   printf 'module kube-testenv/images\n\ngo 1.26.0\n' > go.mod
@@ -1141,6 +1150,7 @@ SMOKE
 
 # ---------------------------------------------------------------- the real node: up-node / down-node
 POD_CIDR=${POD_CIDR:-10.244.0.0/24}   # inside the namespace only; nothing routes it anywhere else
+REGISTRY_PORT=5000   # the image registry, at the node's address inside the namespace (up-node)
 NODE_IP=${NODE_IP:-10.244.0.1}        # the CNI bridge's address: the node's InternalIP and the pods' gateway
 NODE_NAME=testenv-node-0
 SERVICE_CIDR=10.96.0.0/16             # the API server's --service-cluster-ip-range
@@ -1211,6 +1221,10 @@ write_node_config() {
   # of machine) runc's nsexec dies with "failed to update /proc/self/oom_score_adj: Permission
   # denied" ("can't get final child's PID from pipe: EOF"), so they are clamped to containerd's
   # own score instead.
+  # The registry in the namespace speaks plain HTTP: containerd is told so per host.
+  mkdir -p "$C/certs.d/$NODE_IP:$REGISTRY_PORT"
+  printf 'server = "http://%s:%s"\n\n[host."http://%s:%s"]\n  capabilities = ["pull", "resolve", "push"]\n' \
+    "$NODE_IP" "$REGISTRY_PORT" "$NODE_IP" "$REGISTRY_PORT" > "$C/certs.d/$NODE_IP:$REGISTRY_PORT/hosts.toml"
   cat > "$C/config.toml" <<TOML
 version = 4
 root = "$C/root"
@@ -1233,6 +1247,8 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "$C/certs.d"
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = "$PAUSE_IMAGE"
 
@@ -1378,6 +1394,7 @@ dns_ready() {
   "${NSX[@]}" curl -fsS --max-time 2 "http://127.0.0.1:$DNS_READY_PORT/ready" >/dev/null
 }
 
+registry_ready() { "${NSX[@]}" curl -fsS --max-time 2 -o /dev/null "http://$NODE_IP:$REGISTRY_PORT/v2/"; }
 containerd_ready() {
   alive containerd || return 99
   "${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" version
@@ -1471,12 +1488,28 @@ up_node() {
   API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition KWOK_TAINTED=1
   control_plane_up
   wait_for 30 "containerd ready" containerd_ready
+  [ -x "$NODE_BIN/registry" ] || install_registry
+  cat > "$RUN/registry.yml" <<REG
+version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: $RUN/registry }, delete: { enabled: true } }
+http: { addr: "$NODE_IP:$REGISTRY_PORT" }
+REG
+  start registry "$NODE_BIN/registry" serve "$RUN/registry.yml"
+  echo "$NODE_IP:$REGISTRY_PORT" > "$RUN/registry-address"
+  wait_for 30 "registry at $NODE_IP:$REGISTRY_PORT" registry_ready
   local img
   for img in pause smoke; do
     "${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io images import \
       --platform linux/amd64 "$NODE_BIN/images/$img.tar" >&2
   done
   log "images imported into containerd's k8s.io namespace"
+  # The smoke image also goes to the registry; the peer pod pulls it from there (a pull through
+  # the CRI proves the registry and containerd's hosts.toml).
+  local ctr=("${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io)
+  "${ctr[@]}" images tag --force "$SMOKE_IMAGE" "$NODE_IP:$REGISTRY_PORT/$SMOKE_REPO" >&2
+  "${ctr[@]}" images push --plain-http "$NODE_IP:$REGISTRY_PORT/$SMOKE_REPO" >/dev/null
+  log "smoke image pushed to the registry as $NODE_IP:$REGISTRY_PORT/$SMOKE_REPO"
   start kubelet env PATH="$NODE_BIN:$PATH" "$NODE_BIN/kubelet" --config="$RUN/kubelet.yaml" \
     --kubeconfig="$RUN/kubeconfig" --root-dir="$RUN/kubelet" --cert-dir="$RUN/kubelet/pki" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
@@ -1487,14 +1520,17 @@ up_node() {
   wait_for 120 "node $NODE_NAME Ready" real_node_ready
 
   printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testenv-node-smoke"}}' > "$RUN/node-ns.json"
-  # Two pods of the smoke image: smoke (behind the Service) and peer (a client on the same bridge).
+  # Two pods of the smoke image: smoke (behind the Service, imported) and peer (a client on the same
+  # bridge, pulled from the registry).
   local pod
   for pod in smoke peer; do
+    local image=$SMOKE_IMAGE policy=Never
+    [ "$pod" = smoke ] || { image=$NODE_IP:$REGISTRY_PORT/$SMOKE_REPO; policy=Always; }
     cat > "$RUN/node-$pod.json" <<SMOKE
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"$pod","namespace":"testenv-node-smoke","labels":{"app":"$pod"}},
  "spec":{"nodeSelector":{"kubernetes.io/hostname":"$NODE_NAME"},
   "terminationGracePeriodSeconds":0,
-  "containers":[{"name":"smoke","image":"$SMOKE_IMAGE","imagePullPolicy":"Never",
+  "containers":[{"name":"smoke","image":"$image","imagePullPolicy":"$policy",
    "ports":[{"containerPort":8080}],
    "readinessProbe":{"httpGet":{"path":"/","port":8080},"periodSeconds":1}}]}}
 SMOKE

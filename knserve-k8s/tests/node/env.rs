@@ -210,36 +210,44 @@ impl Node {
     }
 
     async fn import_images(&self, dir: &Path) -> anyhow::Result<()> {
-        let ctr = self.node_bin_dir.join("ctr");
-        let socket = self.run_dir.join("containerd/containerd.sock");
         for image in ["knserve", "helloworld", "simple-api"] {
             let tar = dir.join(format!("{image}.tar"));
-            let out = Command::new(script("kube-testenv.sh"))
-                .arg("exec")
-                .arg(&self.run_dir)
-                .arg(&ctr)
-                .arg("--address")
-                .arg(&socket)
-                .args([
-                    "-n",
-                    "k8s.io",
-                    "images",
-                    "import",
-                    "--platform",
-                    "linux/amd64",
-                ])
-                .arg(&tar)
-                .output()
-                .await
-                .context("running ctr images import")?;
-            ensure!(
-                out.status.success(),
-                "ctr images import {} failed: {}",
-                tar.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            let tar = tar.to_str().context("image path is not UTF-8")?;
+            self.ctr(&["images", "import", "--platform", "linux/amd64", tar])
+                .await?;
         }
         Ok(())
+    }
+
+    /// Runs the node's `ctr` on containerd's `k8s.io` namespace (the kubelet's images),
+    /// inside the node's network and mount namespaces; returns stdout.
+    ///
+    /// # Errors
+    /// When it exits non-zero: the error names the arguments and carries its stderr.
+    pub async fn ctr(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(script("kube-testenv.sh"))
+            .arg("exec")
+            .arg(&self.run_dir)
+            .arg(self.node_bin_dir.join("ctr"))
+            .arg("--address")
+            .arg(self.run_dir.join("containerd/containerd.sock"))
+            .args(["-n", "k8s.io"])
+            .args(args)
+            .output()
+            .await
+            .context("running ctr")?;
+        ensure!(
+            out.status.success(),
+            "ctr {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The admin kubeconfig of the node's API server.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// `knserve-k8s/config/*.yaml` with the knserve image reference swapped for the test
@@ -320,7 +328,10 @@ impl Node {
     }
 
     /// kubectl's success, stderr and stdout.
-    async fn kubectl_stdin_output(
+    ///
+    /// # Errors
+    /// When kubectl cannot be started.
+    pub async fn kubectl_stdin_output(
         &self,
         args: &[&str],
         input: &str,

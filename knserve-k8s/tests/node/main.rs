@@ -16,6 +16,7 @@ use std::process::ExitCode;
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod conformance;
 mod env;
 mod scenarios;
 

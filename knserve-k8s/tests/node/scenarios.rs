@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::Test;
+use crate::conformance::knatives_conformance_suites_pass;
 use crate::env::{Node, Reply, SERVERS, SYSTEM, condition, wait_for};
 
 /// The scenarios, in order.
@@ -36,6 +37,7 @@ pub fn tests() -> Vec<Test> {
         scale_down_under_load_fails_no_request,
         an_image_that_does_not_exist_is_reported_as_image_pull_back_off,
         a_container_that_exits_at_start_is_reported_with_its_exit_code,
+        knatives_conformance_suites_pass,
     ]
 }
 

@@ -1,0 +1,274 @@
+//! Knative's own conformance suites against knserve-k8s on the node.
+//!
+//! `scripts/knative-conformance.sh build` compiles Knative Serving v0.50.0's
+//! `test/conformance/api/v1` and `test/conformance/runtime`, networking's
+//! `test/conformance/ingress`, and their test images (packed as ko packs them) into a cache
+//! outside the repository. This scenario pushes the images to the node's registry
+//! (`up-node` runs one at `10.244.0.1:5000`, so revisions pull by tag and the controller
+//! resolves the tag to a digest as Knative does), then runs the suites' binaries as Knative's
+//! CI runs them against an installation: `-dockerrepo` the registry, `-ingressendpoint` the
+//! node (the suites map port 80 to the `knserve-ingress` Service's node port),
+//! `-resolvabledomain=false` (requests carry the route's Host), and
+//! `GATEWAY_OVERRIDE`/`GATEWAY_NAMESPACE_OVERRIDE` naming `knserve-ingress`.
+//!
+//! Which tests run: `KNSERVE_CONFORMANCE` = `all` runs every test of every suite; unset, the
+//! [`CI_SUBSET`] runs (the tests knserve-k8s passes today, so that a regression fails the
+//! build). Every test's verdict is printed, and the counts are recorded in the results file
+//! (`conformance_<suite>_{passed,failed,skipped}`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use tokio::process::Command;
+
+use crate::env::Node;
+
+/// The tests `.ci/run` runs, by suite: a `-test.run` expression each.
+const CI_SUBSET: [(&str, &str); 2] = [
+    (
+        "api-v1",
+        "^(TestServiceCreateListAndDelete|TestRouteCreation|TestContainerExitingMsg)$",
+    ),
+    (
+        "runtime",
+        "^(TestMustEnvVars|TestShouldEnvVars|TestCmdArgs)$",
+    ),
+];
+
+/// The node's registry, from inside its network namespace (`up-node`).
+const REGISTRY_FILE: &str = "registry-address";
+
+/// How long one suite may run (Knative's own CI allows about an hour for all of them).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// One suite's binary and the module directory its package came from.
+struct Suite {
+    name: &'static str,
+    /// The package directory, relative to its module, the binary runs in.
+    package: &'static str,
+    /// `serving` or `networking`: the module, and the registry path of its images.
+    module: &'static str,
+    /// Extra flags.
+    flags: &'static [&'static str],
+}
+
+const SUITES: [Suite; 3] = [
+    Suite {
+        name: "api-v1",
+        package: "test/conformance/api/v1",
+        module: "serving",
+        flags: &[],
+    },
+    Suite {
+        name: "runtime",
+        package: "test/conformance/runtime",
+        module: "serving",
+        flags: &[],
+    },
+    Suite {
+        name: "ingress",
+        package: "test/conformance/ingress",
+        module: "networking",
+        flags: &["-ingressClass=knserve.ingress.networking.knative.dev"],
+    },
+];
+
+/// The verdicts of one suite's run.
+#[derive(Debug, Default)]
+struct Verdicts {
+    passed: Vec<String>,
+    failed: Vec<String>,
+    skipped: Vec<String>,
+}
+
+/// Reads `go test -v` output: the top-level `--- PASS/FAIL/SKIP: Name (…)` lines.
+fn verdicts(output: &str) -> Verdicts {
+    let mut v = Verdicts::default();
+    for line in output.lines() {
+        let Some(rest) = line.strip_prefix("--- ") else {
+            continue;
+        };
+        let Some((verdict, name)) = rest.split_once(": ") else {
+            continue;
+        };
+        let name = name.split(' ').next().unwrap_or_default().to_owned();
+        match verdict {
+            "PASS" => v.passed.push(name),
+            "FAIL" => v.failed.push(name),
+            "SKIP" => v.skipped.push(name),
+            _ => {}
+        }
+    }
+    v
+}
+
+pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()> {
+    let cache = conformance_cache().await?;
+    let registry = std::fs::read_to_string(node.run_dir().join(REGISTRY_FILE))
+        .context("the node's registry address (up-node writes it)")?
+        .trim()
+        .to_owned();
+    push_images(node, &cache, &registry).await?;
+    for namespace in ["serving-tests", "serving-tests-alt"] {
+        let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n");
+        node.kubectl_stdin(&["apply", "-f", "-"], &yaml).await?;
+    }
+    let all = std::env::var("KNSERVE_CONFORMANCE").is_ok_and(|v| v == "all");
+    let node_ip = registry.split(':').next().unwrap_or_default().to_owned();
+    let mut failures = Vec::new();
+    for suite in &SUITES {
+        let run = if all {
+            None
+        } else {
+            match CI_SUBSET.iter().find(|(name, _)| *name == suite.name) {
+                Some((_, expression)) => Some(*expression),
+                None => continue,
+            }
+        };
+        let verdicts = run_suite(node, &cache, suite, &registry, &node_ip, run).await?;
+        node.record(
+            &format!("conformance_{}_passed", suite.name.replace('-', "_")),
+            verdicts.passed.len(),
+        );
+        node.record(
+            &format!("conformance_{}_failed", suite.name.replace('-', "_")),
+            verdicts.failed.len(),
+        );
+        node.record(
+            &format!("conformance_{}_skipped", suite.name.replace('-', "_")),
+            verdicts.skipped.len(),
+        );
+        eprintln!(
+            "  {}: {} passed, {} failed {:?}, {} skipped {:?}",
+            suite.name,
+            verdicts.passed.len(),
+            verdicts.failed.len(),
+            verdicts.failed,
+            verdicts.skipped.len(),
+            verdicts.skipped
+        );
+        ensure!(
+            !verdicts.passed.is_empty() || !verdicts.failed.is_empty(),
+            "suite {} ran no test",
+            suite.name
+        );
+        failures.extend(
+            verdicts
+                .failed
+                .iter()
+                .map(|t| format!("{}/{t}", suite.name)),
+        );
+    }
+    ensure!(
+        failures.is_empty(),
+        "conformance tests failed: {failures:?}"
+    );
+    Ok(())
+}
+
+/// `scripts/knative-conformance.sh build` (instant when built).
+async fn conformance_cache() -> anyhow::Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/knative-conformance.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("build")
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .context("running knative-conformance.sh")?;
+    ensure!(out.status.success(), "knative-conformance.sh build failed");
+    let stdout = String::from_utf8(out.stdout)?;
+    Ok(PathBuf::from(
+        stdout.lines().last().unwrap_or_default().trim(),
+    ))
+}
+
+/// Every test image into the node's registry as `<registry>/<module>/<name>:latest`.
+async fn push_images(node: &Node, cache: &Path, registry: &str) -> anyhow::Result<()> {
+    for module in ["serving", "networking"] {
+        let dir = cache.join("images").join(module);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".tar"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        for name in names {
+            let tar = dir.join(format!("{name}.tar"));
+            let tar = tar.to_str().context("image path is not UTF-8")?;
+            let local = format!("knserve.local/{module}/{name}:latest");
+            let remote = format!("{registry}/{module}/{name}:latest");
+            node.ctr(&["images", "import", "--platform", "linux/amd64", tar])
+                .await?;
+            node.ctr(&["images", "tag", "--force", &local, &remote])
+                .await?;
+            node.ctr(&["images", "push", "--plain-http", &remote])
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_suite(
+    node: &Node,
+    cache: &Path,
+    suite: &Suite,
+    registry: &str,
+    node_ip: &str,
+    run: Option<&str>,
+) -> anyhow::Result<Verdicts> {
+    let module_dir = std::fs::read_to_string(cache.join(format!("{}-dir", suite.module)))?;
+    let package = Path::new(module_dir.trim()).join(suite.package);
+    let binary = cache.join("bin").join(format!("{}.test", suite.name));
+    let mut command = Command::new(&binary);
+    command
+        .current_dir(&package)
+        .arg("-test.v")
+        .arg(format!("-test.timeout={}s", SUITE_TIMEOUT.as_secs()))
+        .arg(format!("-kubeconfig={}", node.kubeconfig().display()))
+        .arg(format!("-dockerrepo={registry}/{}", suite.module))
+        .arg(format!("-ingressendpoint={node_ip}"))
+        .arg("-resolvabledomain=false")
+        .arg("-disable-logstream")
+        .args(suite.flags)
+        .env("GATEWAY_OVERRIDE", "knserve-ingress")
+        .env("GATEWAY_NAMESPACE_OVERRIDE", "knative-serving")
+        // The suites' Go HTTP clients must not look for a proxy outside the namespace.
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(expression) = run {
+        command.arg(format!("-test.run={expression}"));
+    }
+    let output = tokio::time::timeout(SUITE_TIMEOUT + Duration::from_secs(60), command.output())
+        .await
+        .with_context(|| format!("suite {} ran past {SUITE_TIMEOUT:?}", suite.name))?
+        .with_context(|| format!("running {}", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = node
+        .run_dir()
+        .join(format!("conformance-{}.log", suite.name));
+    std::fs::write(&log, stdout.as_bytes())?;
+    eprintln!("  {} output in {}", suite.name, log.display());
+    let verdicts = verdicts(&stdout);
+    if !verdicts.failed.is_empty() {
+        // What failed, in the test log's words (the last lines of each failure).
+        for line in stdout.lines().filter(|l| {
+            l.contains("_test.go:")
+                && (l.contains("Error") || l.contains("Fatal") || l.contains("want"))
+        }) {
+            eprintln!("    {}", line.trim());
+        }
+    }
+    Ok(verdicts)
+}
