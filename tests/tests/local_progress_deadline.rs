@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 
 use tokio::time::Instant;
 
-use self::support::{FAST_CONFIG, Knserve, output_text};
+use self::support::{FAST_CONFIG, Knserve, eventually, output_text};
 
 /// A Service whose app writes its pid to `pid_file` and then never listens, with
 /// `annotations` on its template.
@@ -61,23 +61,10 @@ fn process_gone(pid: i32) -> bool {
     }
 }
 
-/// The pid the app wrote, once it has.
-async fn read_pid(pid_file: &Path, server: &Knserve) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(pid) = std::fs::read_to_string(pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the app never started\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The pid the app wrote, if it has.
+fn written_pid(pid_file: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    text.trim().parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,16 +145,12 @@ async fn an_app_that_never_listens_fails_at_its_progress_deadline_and_is_stopped
         "describe gives the message:\n{stdout}"
     );
 
-    let pid = read_pid(&pid_file, &server).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !process_gone(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "the app (pid {pid}) is stopped once its revision missed the deadline\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pid = written_pid(&pid_file).expect("the app started and wrote its pid");
+    assert!(
+        eventually(Duration::from_secs(15), || process_gone(pid)).await,
+        "the app (pid {pid}) is stopped once its revision missed the deadline\n{}",
+        server.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,17 +160,14 @@ async fn config_deployment_sets_the_deadline_and_a_new_revision_starts_afresh() 
     let pid_file = server.dir.path().join("silent.pid");
     let file = server.dir.path().join("silent.yaml");
     std::fs::write(&file, silent_service("silent", &pid_file, "")).unwrap();
-    let (ok, _, text) = run(
-        &server,
-        &[
-            "apply",
-            "-f",
-            file.to_str().unwrap(),
-            "--wait-timeout",
-            "60s",
-        ],
-    )
-    .await;
+    let waiting = [
+        "apply",
+        "-f",
+        file.to_str().unwrap(),
+        "--wait-timeout",
+        "60s",
+    ];
+    let (ok, _, text) = run(&server, &waiting).await;
     assert!(!ok, "apply of an app that never listens fails: {text}");
     assert!(
         text.contains("silent-00001") && text.contains("Initial scale was never achieved"),

@@ -126,10 +126,11 @@ impl ProgressTracker {
 mod tests {
     use super::*;
 
-    const NOTHING: Seen = Seen {
-        ready: 0,
-        initialized: false,
-    };
+    const NOTHING: Seen = seen(0, false);
+
+    const fn seen(ready: u32, initialized: bool) -> Seen {
+        Seen { ready, initialized }
+    }
 
     fn tracker(deadline_secs: u64) -> ProgressTracker {
         ProgressTracker::new(Timestamp::from_secs(10), Duration::from_secs(deadline_secs))
@@ -148,13 +149,7 @@ mod tests {
         );
         assert_eq!(t.pending_until(), None, "nothing left to wait for");
         assert_eq!(
-            t.step(
-                Timestamp::from_secs(60),
-                Seen {
-                    ready: 0,
-                    initialized: true
-                }
-            ),
+            t.step(Timestamp::from_secs(60), seen(0, true)),
             Progress::Exceeded,
             "a failed revision's PA initializing on no instance does not undo it"
         );
@@ -163,10 +158,7 @@ mod tests {
     #[test]
     fn a_revision_that_reached_its_initial_scale_is_never_failed_by_an_old_deadline() {
         let mut t = tracker(2);
-        let at_scale = Seen {
-            ready: 1,
-            initialized: true,
-        };
+        let at_scale = seen(1, true);
         assert_eq!(
             t.step(Timestamp::from_secs(11), at_scale),
             Progress::Achieved
@@ -179,10 +171,7 @@ mod tests {
             );
         }
         let mut zero = tracker(2);
-        let initialized_at_zero = Seen {
-            ready: 0,
-            initialized: true,
-        };
+        let initialized_at_zero = seen(0, true);
         assert_eq!(
             zero.step(Timestamp::from_secs(10), initialized_at_zero),
             Progress::Achieved,
@@ -201,10 +190,7 @@ mod tests {
             t.step(Timestamp::from_secs(12), NOTHING),
             Progress::Exceeded
         );
-        let one_ready = Seen {
-            ready: 1,
-            initialized: false,
-        };
+        let one_ready = seen(1, false);
         assert_eq!(
             t.step(Timestamp::from_secs(13), one_ready),
             Progress::Achieved
