@@ -69,6 +69,10 @@ pub struct Seen {
 /// Deployment that becomes available turns Knative's `ResourcesAvailable` back to
 /// True; the PA's initialization alone does not, since a failed revision is
 /// unreachable and its PA then asks for no instance at all.
+///
+/// The clock starts when the server creates the revision's runtime: at its apply, or
+/// at the server's start for a restored revision, which therefore gets its whole
+/// deadline again after a restart (its instances are new as well).
 #[derive(Debug, Clone)]
 pub struct ProgressTracker {
     created: Timestamp,
