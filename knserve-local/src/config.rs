@@ -17,7 +17,8 @@
 //! data: { tag-header-based-routing: enabled }
 //! ```
 //!
-//! Maps: `config-autoscaler`, `config-defaults`, `config-domain`, `config-features`,
+//! Maps: `config-autoscaler`, `config-defaults`, `config-deployment` (only
+//! `progress-deadline`; see [`DeploymentConfig`]), `config-domain`, `config-features`,
 //! `config-network`, and `knserve` for what only the local backend has (see
 //! [`LocalConfig`]). Every value defaults to Knative's, with one deliberate
 //! difference: with no `config-domain`, routes get the domain `example.com` (Knative's
@@ -28,6 +29,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use knserve_core::{
     api::{RoutingConfig, ValidationConfig},
+    autoscaler::DEFAULT_PROGRESS_DEADLINE,
     config::{
         AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, InvalidConfig,
         NetworkConfig, Parser,
@@ -86,6 +88,44 @@ impl Default for LocalConfig {
     }
 }
 
+/// What the local backend reads of `config-deployment`. Its other keys (the
+/// queue-proxy image and resources, digest resolution) are about Kubernetes objects
+/// and are ignored here, as Knative ignores keys it does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentConfig {
+    /// `progress-deadline`: how long a new revision may take to reach its initial
+    /// scale before it is failed with `ProgressDeadlineExceeded`, unless its
+    /// `serving.knative.dev/progress-deadline` annotation says otherwise. A positive
+    /// whole number of seconds, as Knative requires. Default 600 s.
+    pub progress_deadline: Duration,
+}
+
+impl DeploymentConfig {
+    /// The map's name.
+    pub const NAME: &'static str = "config-deployment";
+
+    fn from_map(data: &BTreeMap<String, String>) -> Result<Self, InvalidConfig> {
+        let p = Parser::new(Self::NAME, data);
+        let key = "progress-deadline";
+        let deadline = p.duration(key, DEFAULT_PROGRESS_DEADLINE)?;
+        if deadline.is_zero() || deadline.subsec_nanos() != 0 {
+            let raw = p.raw(key).unwrap_or_default();
+            return Err(p.invalid(key, raw, "must be a positive whole number of seconds"));
+        }
+        Ok(Self {
+            progress_deadline: deadline,
+        })
+    }
+}
+
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        Self {
+            progress_deadline: DEFAULT_PROGRESS_DEADLINE,
+        }
+    }
+}
+
 /// Everything `knserve serve` is configured with.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -95,6 +135,8 @@ pub struct ServerConfig {
     pub routing: RoutingConfig,
     /// The local backend's own settings.
     pub local: LocalConfig,
+    /// What it reads of `config-deployment`.
+    pub deployment: DeploymentConfig,
 }
 
 impl Default for ServerConfig {
@@ -136,9 +178,10 @@ pub enum ConfigError {
 
 type Maps = BTreeMap<String, BTreeMap<String, String>>;
 
-const MAP_NAMES: [&str; 6] = [
+const MAP_NAMES: [&str; 7] = [
     AutoscalerConfig::NAME,
     DefaultsConfig::NAME,
+    DeploymentConfig::NAME,
     DomainConfig::NAME,
     FeaturesConfig::NAME,
     NetworkConfig::NAME,
@@ -206,6 +249,7 @@ impl ServerConfig {
             },
             routing: RoutingConfig { network, domain },
             local: LocalConfig::from_map(map(LocalConfig::NAME))?,
+            deployment: DeploymentConfig::from_map(map(DeploymentConfig::NAME))?,
         })
     }
 }
@@ -306,6 +350,30 @@ mod tests {
             "local routes are public on example.com by default"
         );
         assert_eq!(config.local, LocalConfig::default());
+        assert_eq!(
+            config.deployment.progress_deadline,
+            Duration::from_secs(600),
+            "Knative's default progress deadline"
+        );
+    }
+
+    #[test]
+    fn config_deployment_sets_the_progress_deadline_in_whole_seconds() {
+        let config = ServerConfig::parse(
+            "config-deployment:\n  progress-deadline: 90s\n  queue-sidecar-image: ignored\n",
+        )
+        .unwrap();
+        assert_eq!(config.deployment.progress_deadline, Duration::from_secs(90));
+        for bad in ["0s", "1500ms", "-1s", "soon"] {
+            let error =
+                ServerConfig::parse(&format!("config-deployment:\n  progress-deadline: {bad}\n"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                error.contains("config-deployment") && error.contains("progress-deadline"),
+                "{bad} is refused naming the map and key: {error}"
+            );
+        }
     }
 
     #[test]

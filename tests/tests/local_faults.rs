@@ -16,9 +16,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use nix::{sys::signal::Signal, unistd::Pid};
-use tokio::time::Instant;
 
-use self::support::{FAST_CONFIG, Knserve, TempDir, binary, output_text, test_app_service};
+use self::support::{
+    FAST_CONFIG, Knserve, TempDir, binary, eventually, output_text, test_app_service,
+};
 
 /// A tmpfs mounted for one test, unmounted when dropped (after the servers on it).
 struct Tmpfs(PathBuf);
@@ -295,18 +296,6 @@ fn service_with_helper(name: &str) -> String {
         "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  template:\n    metadata:\n      annotations:\n        autoscaling.knative.dev/min-scale: \"2\"\n    spec:\n      containers:\n      - image: example.com/test-app:1\n        command: [\"/bin/sh\", \"-c\", \"sleep 600 & exec {}\"]\n",
         binary("knserve-test-app").display()
     )
-}
-
-/// Waits until `check` holds, up to `within`.
-async fn eventually(within: Duration, check: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !check() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,5 +58,5 @@ pub use self::status::{
 };
 pub use self::template::{TemplateError, TemplateValues, render_template};
 pub use self::validation::{
-    RESERVED_PORTS, ValidationConfig, validate_revision_spec, validate_traffic,
+    RESERVED_PORTS, ValidationConfig, duration_annotation, validate_revision_spec, validate_traffic,
 };

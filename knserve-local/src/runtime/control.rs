@@ -5,20 +5,24 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use knserve_core::{
     RevisionKey,
     autoscaler::{
-        Autoscaler, DEFAULT_PROGRESS_DEADLINE, DeciderStatus, Observed, Reachability,
-        ScalingParams, SksMode, TICK_INTERVAL, metrics::Stat,
+        Autoscaler, DeciderStatus, Observed, Reachability, ScalingParams, SksMode, TICK_INTERVAL,
+        metrics::Stat,
     },
     net::pressure,
     reconcile,
     router::{Hop, RouteTable, RouteTraffic},
     time::Timestamp,
 };
-use tokio::{sync::mpsc, time::MissedTickBehavior};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, MissedTickBehavior},
+};
 use tracing::{debug, info, warn};
 
 use super::{
     Inner, Source, State,
     instance::{Instance, InstanceSettings, ProcessTemplate, Workload},
+    progress::{Progress, Seen, progress_deadline},
     revision::RevisionRt,
 };
 use crate::process::{Ledger, ProcessSpec, RestartPolicy};
@@ -32,12 +36,22 @@ pub(super) async fn run(inner: Arc<Inner>, mut stats: mpsc::Receiver<(RevisionKe
     let mut scrape = tokio::time::interval(SCRAPE_INTERVAL);
     scrape.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
+        let deadline = inner.next_progress_deadline();
         tokio::select! {
             _ = scrape.tick() => inner.scrape(),
             Some((key, stat)) = stats.recv() => inner.record(&key, &stat),
             () = inner.wake.notified() => {}
+            () = sleep_until_some(deadline) => {}
         }
         inner.pass();
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -48,6 +62,18 @@ struct Actions {
 }
 
 impl Inner {
+    /// The earliest progress deadline of a revision still coming up: the pass that
+    /// fails it runs then, not at the next scrape.
+    fn next_progress_deadline(&self) -> Option<Instant> {
+        let state = self.lock();
+        let at = state
+            .revisions
+            .values()
+            .filter_map(|rt| rt.progress.pending_until())
+            .min()?;
+        Some(self.epoch + at.since_epoch())
+    }
+
     /// Cuts every instance's stats and records them.
     fn scrape(&self) {
         let now = self.now();
@@ -158,11 +184,13 @@ impl Inner {
             if state.revisions.contains_key(&key) {
                 continue;
             }
+            let annotations = &revision.metadata.annotations;
+            let configured = self.config.deployment.progress_deadline;
             let params = match ScalingParams::for_revision(
-                &revision.metadata.annotations,
+                annotations,
                 revision.spec.container_concurrency,
                 &self.config.validation.autoscaler,
-                DEFAULT_PROGRESS_DEADLINE,
+                configured,
             ) {
                 Ok(params) => params,
                 Err(errors) => {
@@ -175,8 +203,9 @@ impl Inner {
                 Source::Process => Workload::Process(Box::new(self.template(revision))),
             };
             state.kpa.upsert(now, key.clone(), params.clone(), 0);
-            let rt = RevisionRt::new(now, revision, params, workload, &self.activator);
-            info!(revision = %key, initial_scale = rt.target, "revision created");
+            let deadline = progress_deadline(annotations, configured);
+            let rt = RevisionRt::new(now, revision, params, workload, &self.activator, deadline);
+            info!(revision = %key, initial_scale = rt.target, progress_deadline = ?deadline, "revision created");
             state.revisions.insert(key, rt);
         }
     }
@@ -365,7 +394,7 @@ fn scale(
     }
     let reachable = Reachability::of_revision(
         rt.routing_state.as_deref(),
-        rt.failure.is_some(),
+        rt.failure.is_some() || rt.progress.state() == Progress::Exceeded,
         rt.target > 0,
         ready,
     )
@@ -380,7 +409,11 @@ fn scale(
         activator_in_path: rt.mode == SksMode::Proxy,
     };
     let reconciled = rt.pa.reconcile(now, &rt.params, decider, observed);
-    if let Some(target) = reconciled.scale
+    let initialized = reconciled.scale_target_initialized;
+    let exceeded = progress_exceeded(rt, now, ready, initialized);
+    if exceeded {
+        rt.target = 0;
+    } else if let Some(target) = reconciled.scale
         && target != rt.target
     {
         info!(revision = %rt.key, from = rt.target, to = target, "scaling");
@@ -392,7 +425,7 @@ fn scale(
     rt.mode = reconciled.mode;
     // Knative's ResourcesAvailable follows the PA's ScaleTargetInitialized: a revision is
     // ready once it reached its initial scale, which an initial scale of 0 does at once.
-    if reconciled.scale_target_initialized && rt.failure.is_none() {
+    if initialized && rt.failure.is_none() && !exceeded {
         rt.ever_ready = true;
     }
     let live = rt.instances.len() as u32 + rt.starting;
@@ -413,6 +446,17 @@ fn scale(
     actions
         .stops
         .extend(rt.take_victims(keep).into_iter().map(|i| (i, grace)));
+}
+
+/// Steps the revision's progress deadline; true once it is exceeded, when the revision
+/// is to run no instance (Knative scales it to zero) and requests for it are refused.
+fn progress_exceeded(rt: &mut RevisionRt, now: Timestamp, ready: u32, initialized: bool) -> bool {
+    let before = rt.progress.state();
+    let after = rt.progress.step(now, Seen { ready, initialized });
+    if after == Progress::Exceeded && before != after {
+        warn!(revision = %rt.key, message = %rt.progress.message(), "progress deadline exceeded; stopping its instances");
+    }
+    after == Progress::Exceeded
 }
 
 /// [`Instance::start`], retried with back-off while it fails for want of descriptors,

@@ -8,12 +8,15 @@
 //! a poke from the activator — it reconciles each revision's PodAutoscaler, starts or
 //! stops instances to match, publishes ready instances to the router (Serve mode) or
 //! sends the revision through the activator (Proxy mode), and recomputes the statuses
-//! and routes of every Service.
+//! and routes of every Service. A revision that has not reached its initial scale
+//! when its progress deadline passes is failed then and there (see `progress`): the
+//! loop also wakes at the earliest such deadline.
 
 mod control;
 pub mod datapath;
 pub mod instance;
 mod persist;
+mod progress;
 mod revision;
 
 use std::{

@@ -22,6 +22,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use super::{
     datapath::{ActivatorControl, StartTrace},
     instance::{Instance, InstanceSettings, InstanceState, Workload},
+    progress::{PROGRESS_DEADLINE_EXCEEDED, Progress, ProgressTracker},
 };
 
 /// The runtime side of one revision.
@@ -46,18 +47,23 @@ pub(super) struct RevisionRt {
     pub routing_state: Option<String>,
     pub ever_ready: bool,
     pub failure: Option<(String, String)>,
+    /// Its progress deadline, from creation to its initial scale.
+    pub progress: ProgressTracker,
     endpoints: watch::Sender<Endpoints>,
     _membership: watch::Sender<Membership>,
     prober: JoinHandle<()>,
 }
 
 impl RevisionRt {
+    /// The runtime side of `revision`, created at `now`, given `deadline` to reach its
+    /// initial scale.
     pub fn new(
         now: Timestamp,
         revision: &Revision,
         params: ScalingParams,
         workload: Workload,
         activator: &ActivatorControl,
+        deadline: Duration,
     ) -> Self {
         let key = RevisionKey::new(revision.metadata.namespace(), revision.metadata.name());
         let spec = &revision.spec;
@@ -136,6 +142,7 @@ impl RevisionRt {
                 .map(str::to_owned),
             ever_ready: false,
             failure: None,
+            progress: ProgressTracker::new(now, deadline),
             endpoints,
             _membership: membership,
             prober,
@@ -178,8 +185,7 @@ impl RevisionRt {
             ready: ready.to_vec(),
             not_ready,
             failure: self
-                .failure
-                .as_ref()
+                .unavailable()
                 .map(|(reason, message)| Arc::from(format!("{reason}: {message}"))),
         };
         self.endpoints.send_if_modified(|current| {
@@ -191,15 +197,35 @@ impl RevisionRt {
         });
     }
 
-    /// What the control plane's status reconcile needs.
+    /// Why the revision cannot serve, if it cannot: its instances' failure, else its
+    /// missed progress deadline.
+    fn unavailable(&self) -> Option<(String, String)> {
+        self.failure.clone().or_else(|| {
+            (self.progress.state() == Progress::Exceeded).then(|| {
+                (
+                    PROGRESS_DEADLINE_EXCEEDED.to_owned(),
+                    self.progress.message(),
+                )
+            })
+        })
+    }
+
+    /// What the control plane's status reconcile needs. An instance failure is the
+    /// container's (`ContainerHealthy=False`); a missed progress deadline is the
+    /// resources' (`ResourcesAvailable=False`), as Knative marks them.
     pub fn observation(&self, ready: u32) -> RevisionObservation {
-        let health = match (&self.failure, self.ever_ready) {
-            (Some((reason, message)), _) => RevisionHealth::Failed {
+        let exceeded = self.progress.state() == Progress::Exceeded;
+        let health = match (&self.failure, exceeded, self.ever_ready) {
+            (Some((reason, message)), _, _) => RevisionHealth::Failed {
                 reason: reason.clone(),
                 message: message.clone(),
             },
-            (None, true) => RevisionHealth::Ready,
-            (None, false) => RevisionHealth::Deploying,
+            (None, true, _) => RevisionHealth::Unavailable {
+                reason: PROGRESS_DEADLINE_EXCEEDED.to_owned(),
+                message: self.progress.message(),
+            },
+            (None, false, true) => RevisionHealth::Ready,
+            (None, false, false) => RevisionHealth::Deploying,
         };
         RevisionObservation {
             health,

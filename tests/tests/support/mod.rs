@@ -304,6 +304,18 @@ impl Drop for Knserve {
     }
 }
 
+/// Waits until `check` holds, up to `within`; whether it did.
+pub async fn eventually(within: Duration, check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !check() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
 /// Combined stdout and stderr of a CLI run.
 pub fn output_text(output: &Output) -> String {
     format!(

@@ -73,6 +73,18 @@ pub(super) fn validate_owner_label(
     }
 }
 
+/// A duration annotation's value (`rollout-duration`, `progress-deadline`) read by the
+/// admission rule: a Go duration of whole seconds, not negative (zero included); else
+/// the rule it breaks.
+pub fn duration_annotation(value: &str) -> Result<std::time::Duration, &'static str> {
+    match parse_duration(value) {
+        Err(crate::duration::DurationError::Negative(_)) => Err("must not be negative"),
+        Err(_) => Err("must be a Go duration such as \"60s\" or \"2m\""),
+        Ok(d) if d.subsec_nanos() != 0 => Err("must be a whole number of seconds"),
+        Ok(d) => Ok(d),
+    }
+}
+
 /// A duration annotation (`rollout-duration`, `progress-deadline`) under any of `keys`
 /// (the first present wins): when not empty, a Go duration of whole seconds, not negative.
 pub(super) fn validate_duration_annotation(
@@ -89,11 +101,8 @@ pub(super) fn validate_duration_annotation(
     if value.is_empty() {
         return;
     }
-    let rule = match parse_duration(value) {
-        Err(crate::duration::DurationError::Negative(_)) => "must not be negative",
-        Err(_) => "must be a Go duration such as \"60s\" or \"2m\"",
-        Ok(d) if d.subsec_nanos() != 0 => "must be a whole number of seconds",
-        Ok(_) => return,
+    let Err(rule) = duration_annotation(value) else {
+        return;
     };
     errors.add(
         format!("metadata.annotations.{key}"),

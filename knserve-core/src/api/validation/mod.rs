@@ -29,5 +29,6 @@ mod volume;
 pub(crate) use self::apiserver::{generated_name, validate_create_meta, validate_update_meta};
 pub use self::container::RESERVED_PORTS;
 pub use self::context::ValidationConfig;
+pub use self::meta::duration_annotation;
 pub use self::revision::validate_revision_spec;
 pub use self::traffic::validate_traffic;
