@@ -91,9 +91,11 @@ impl ParserPool {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    // Real time: a paused clock does not advance while a blocking task runs.
+    #[tokio::test]
     async fn a_request_that_cannot_get_the_parser_within_the_wait_is_refused_as_busy() {
-        let pool = ParserPool::new(Duration::from_secs(10));
+        let wait = Duration::from_millis(50);
+        let pool = ParserPool::new(wait);
         let (hold, held) = std::sync::mpsc::channel::<()>();
         let (started, started_rx) = tokio::sync::oneshot::channel();
         let first = tokio::spawn({
@@ -110,7 +112,7 @@ mod tests {
         started_rx.await.unwrap();
         let second = pool.run(|_permit| "second").await;
         assert!(
-            matches!(second, Err(ParserError::Busy { waited }) if waited == Duration::from_secs(10)),
+            matches!(second, Err(ParserError::Busy { waited }) if waited == wait),
             "a second decode waits at most the pool's wait, then is refused: {second:?}"
         );
         hold.send(()).unwrap();
