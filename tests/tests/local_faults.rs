@@ -12,9 +12,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use nix::{sys::signal::Signal, unistd::Pid};
 
 use self::support::{
@@ -111,28 +108,6 @@ async fn service_names(server: &Knserve) -> Vec<String> {
     names
 }
 
-/// One admin API request with the server's token: status and body.
-async fn admin(server: &Knserve, method: &str, path: &str, body: &str) -> (u16, String) {
-    let token = std::fs::read_to_string(server.state.join("admin-token")).unwrap();
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{}{path}", server.admin))
-        .header(
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", token.trim()),
-        )
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
-        .await
-        .expect("admin answers within 30 s")
-        .expect("admin request sent");
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_full_or_read_only_disk_only_acknowledged_changes_persist_and_failures_name_the_file()
 {
@@ -179,7 +154,9 @@ async fn on_a_full_or_read_only_disk_only_acknowledged_changes_persist_and_failu
         "a refused apply changes nothing in the running server"
     );
     let yaml = test_app_service("fill-admin", &[], &[], "");
-    let (status, body) = admin(&server, "POST", "/v1/apply", &yaml).await;
+    let (status, _, body) = server
+        .admin_request("POST", "/v1/apply", yaml.clone())
+        .await;
     assert!(
         status == 500 && body.contains("fill-admin.json") && body.contains("No space left"),
         "the admin API answers a write failure with 500 naming the file: {status} {body}"
@@ -429,7 +406,9 @@ async fn names_that_would_be_paths_are_refused_naming_the_field() {
             !output.status.success() && text.contains("metadata.namespace"),
             "apply refuses namespace {namespace:?} naming the field: {text}"
         );
-        let (status, body) = admin(&server, "POST", "/v1/apply", &yaml).await;
+        let (status, _, body) = server
+            .admin_request("POST", "/v1/apply", yaml.clone())
+            .await;
         println!("namespace {namespace:?}: CLI {text:?}; admin API {status} {body}");
         assert!(
             status == 400 && body.contains("metadata.namespace"),
@@ -445,7 +424,7 @@ async fn names_that_would_be_paths_are_refused_naming_the_field() {
         ("GET", "/v1/services/..%2F..%2Fx/hello", "namespace"),
         ("DELETE", "/v1/services/default/..", "name"),
     ] {
-        let (status, body) = admin(&server, method, path, "").await;
+        let (status, _, body) = server.admin_request(method, path, "").await;
         println!("{method} {path}: {status} {body}");
         assert!(
             status == 400 && body.contains(&format!("{field}: must be a DNS-1123")),

@@ -36,7 +36,9 @@ pub use self::configuration::{Configuration, ConfigurationSpec, ConfigurationSta
 pub use self::container::{
     Container, ContainerPort, EnvVar, ResourceRequirements, Volume, VolumeMount,
 };
-pub use self::decode::{ParseError, ParseProblem, parse_yaml};
+pub use self::decode::{
+    InputTooLarge, MAX_DEPTH, MAX_DOCUMENTS, MAX_INPUT_BYTES, ParseError, ParseProblem, parse_yaml,
+};
 pub use self::domain::{RoutingConfig, is_visibility_cluster_local};
 pub use self::env::{RESERVED_ENV, RESERVED_SIDECAR_ENV, RuntimeEnv};
 pub use self::meta::{Extra, ObjectMeta, OwnerReference};

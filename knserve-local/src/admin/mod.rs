@@ -17,9 +17,17 @@
 //! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`] once the file is removed; 404; 500 (the Service stays) |
 //! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout|stderr> <line>`; 404 |
 //! | `GET /metrics` | | Prometheus text, no token needed |
+//!
+//! Apply and validate bodies are bounded: at most 4 MiB (413 naming the limit), at most
+//! 1000 documents and nesting at most 100 levels deep (400 naming the document and the
+//! rule, before the document is decoded). Bodies are decoded one at a time off the
+//! request path (see [`parser`]); a body that waits longer than
+//! [`parser::PARSER_WAIT`] for the parser is answered 503 with `Retry-After`, and
+//! nothing of it is applied.
 
 use serde::{Deserialize, Serialize};
 
+pub mod parser;
 pub mod server;
 
 /// Every admin path that needs the token starts with this.

@@ -5,17 +5,20 @@ use std::{pin::Pin, sync::Arc};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use knserve_core::api::{is_dns1123_label, is_dns1123_subdomain};
+use knserve_core::api::{InputTooLarge, MAX_INPUT_BYTES, is_dns1123_label, is_dns1123_subdomain};
 use knserve_core::net::{self, Body, BoxError, ServeHandle};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tower::{service_fn, util::BoxCloneService};
 
+use super::parser::{PARSER_WAIT, ParserError, ParserPool, RETRY_AFTER_SECS};
 use super::{API_PREFIX, Deleted, ErrorBody};
-use crate::runtime::{ApplyErrorKind, Runtime};
+use crate::runtime::{ApplyError, ApplyErrorKind, Runtime};
 
-/// The largest apply body accepted (bytes).
-const MAX_BODY: usize = 4 << 20;
+/// How much of a body past the limit is read and dropped before the 413 is sent, so
+/// that a client still sending gets the answer rather than a reset connection; past
+/// this the connection is closed.
+const DRAIN_PAST_LIMIT: usize = 2 * MAX_INPUT_BYTES;
 
 /// Serves the admin API for `runtime` on `listener`, requiring `token`.
 pub fn serve(
@@ -23,19 +26,31 @@ pub fn serve(
     runtime: Runtime,
     token: String,
 ) -> std::io::Result<ServeHandle> {
-    let token: Arc<str> = token.into();
-    let service =
-        service_fn(move |request: Request<Body>| answer(request, runtime.clone(), token.clone()));
+    let admin = Arc::new(Admin {
+        runtime,
+        token,
+        parser: ParserPool::new(PARSER_WAIT),
+    });
+    let service = service_fn(move |request: Request<Body>| answer(request, admin.clone()));
     net::serve(listener, BoxCloneService::new(service))
+}
+
+/// What every admin request is answered with.
+#[derive(Debug)]
+struct Admin {
+    runtime: Runtime,
+    token: String,
+    parser: ParserPool,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
 
-fn answer(request: Request<Body>, runtime: Runtime, token: Arc<str>) -> Answer {
-    Box::pin(async move { Ok(handle(request, &runtime, &token).await) })
+fn answer(request: Request<Body>, admin: Arc<Admin>) -> Answer {
+    Box::pin(async move { Ok(handle(request, &admin).await) })
 }
 
-async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Response<Body> {
+async fn handle(request: Request<Body>, admin: &Admin) -> Response<Body> {
+    let (runtime, token) = (&admin.runtime, admin.token.as_str());
     let path = request.uri().path().to_owned();
     if path == "/metrics" && request.method() == Method::GET {
         return text(StatusCode::OK, runtime.metrics_text());
@@ -56,8 +71,8 @@ async fn handle(request: Request<Body>, runtime: &Runtime, token: &str) -> Respo
     let method = request.method().clone();
     let query = request.uri().query().unwrap_or_default().to_owned();
     match (method, segments.as_slice()) {
-        (Method::POST, ["apply"]) => apply(request, runtime, false).await,
-        (Method::POST, ["validate"]) => apply(request, runtime, true).await,
+        (Method::POST, ["apply"]) => apply(request, admin, false).await,
+        (Method::POST, ["validate"]) => apply(request, admin, true).await,
         (Method::GET, ["services"]) => json(StatusCode::OK, &runtime.services()),
         (Method::GET, ["configurations"]) => json(StatusCode::OK, &runtime.configurations()),
         (Method::GET, ["revisions"]) => json(StatusCode::OK, &runtime.revisions()),
@@ -135,34 +150,60 @@ fn authorized(request: &Request<Body>, token: &str) -> bool {
             == 0
 }
 
-async fn apply(request: Request<Body>, runtime: &Runtime, dry_run: bool) -> Response<Body> {
-    let body = match read_body(request.into_body()).await {
+async fn apply(request: Request<Body>, admin: &Admin, dry_run: bool) -> Response<Body> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let body = match read_body(request.into_body(), declared).await {
         Ok(body) => body,
-        Err(message) => return error(StatusCode::BAD_REQUEST, format!("request body: {message}")),
+        Err(BodyError::TooLarge(e)) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}"));
+        }
+        Err(BodyError::Read(message)) => {
+            return error(StatusCode::BAD_REQUEST, format!("request body: {message}"));
+        }
     };
-    let Ok(yaml) = std::str::from_utf8(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "request body: must be UTF-8 YAML".to_owned(),
-        );
-    };
-    // Off the request path's threads: an apply syncs its files to disk.
-    let (runtime, yaml) = (runtime.clone(), yaml.to_owned());
-    let applied = tokio::task::spawn_blocking(move || runtime.apply_yaml(&yaml, dry_run)).await;
-    let applied = match applied {
-        Ok(applied) => applied,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("apply: {e}")),
-    };
+    // Decoded on the blocking pool under the parser's one permit, then stored (an
+    // apply syncs its files) after the permit is given back. Once the permit is held
+    // the whole apply runs to its end, even if the client goes away.
+    let runtime = admin.runtime.clone();
+    let applied = admin
+        .parser
+        .run(move |permit| {
+            let services = decode(&body);
+            drop(permit);
+            runtime.apply_services(services?, dry_run)
+        })
+        .await;
     match applied {
-        Ok(response) => json(StatusCode::OK, &response),
-        Err(e) => {
+        Ok(Ok(response)) => json(StatusCode::OK, &response),
+        Ok(Err(e)) => {
             let status = match e.kind {
                 ApplyErrorKind::Invalid => StatusCode::BAD_REQUEST,
                 ApplyErrorKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
             };
             json(status, &ErrorBody { errors: e.errors })
         }
+        Err(e @ ParserError::Busy { .. }) => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+            response
+        }
+        Err(e @ ParserError::Failed(_)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// The Services in a request body.
+fn decode(body: &[u8]) -> Result<Vec<knserve_core::api::Service>, ApplyError> {
+    let yaml = std::str::from_utf8(body).map_err(|_| ApplyError {
+        errors: vec!["request body: must be UTF-8 YAML".to_owned()],
+        kind: ApplyErrorKind::Invalid,
+    })?;
+    Runtime::decode_services(yaml)
 }
 
 /// [`Runtime::delete`] off the request path's threads: it syncs the directory.
@@ -174,17 +215,37 @@ async fn delete(runtime: &Runtime, namespace: &str, name: &str) -> Result<bool, 
     }
 }
 
-/// The whole body, refused past [`MAX_BODY`] bytes.
-async fn read_body(mut body: Body) -> Result<Vec<u8>, String> {
+/// Why a request body was not read.
+#[derive(Debug)]
+enum BodyError {
+    TooLarge(InputTooLarge),
+    Read(String),
+}
+
+/// The whole body, refused past [`MAX_INPUT_BYTES`]. A declared `Content-Length` past
+/// the limit is refused before any of the body is kept.
+async fn read_body(mut body: Body, declared: u64) -> Result<Vec<u8>, BodyError> {
     let mut bytes = Vec::new();
+    let mut too_large = declared > MAX_INPUT_BYTES as u64;
+    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > MAX_BODY {
-                return Err(format!("larger than {MAX_BODY} bytes"));
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        too_large |= seen > MAX_INPUT_BYTES;
+        if too_large {
+            bytes = Vec::new();
+            if seen > DRAIN_PAST_LIMIT {
+                break;
             }
+        } else {
             bytes.extend_from_slice(&data);
         }
+    }
+    if too_large {
+        return Err(BodyError::TooLarge(InputTooLarge));
     }
     Ok(bytes)
 }

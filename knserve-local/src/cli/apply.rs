@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use http::{Method, StatusCode};
-use knserve_core::api::Service;
+use knserve_core::api::{InputTooLarge, MAX_INPUT_BYTES, Service};
 use tokio::time::Instant;
 
 use super::client::{AdminClient, ClientError, object_path};
@@ -74,11 +74,23 @@ pub(super) async fn apply(
     })
 }
 
-/// The file's text; the error names the file.
+/// The file's text; the error names the file. Files larger than the server accepts
+/// ([`MAX_INPUT_BYTES`]) are refused with the server's message, after reading at most
+/// one byte past the limit.
 pub(super) async fn read_file(file: &Path) -> anyhow::Result<String> {
-    tokio::fs::read_to_string(file)
+    use tokio::io::AsyncReadExt;
+    let cannot = || format!("cannot read {}", file.display());
+    let opened = tokio::fs::File::open(file).await.with_context(cannot)?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
         .await
-        .with_context(|| format!("cannot read {}", file.display()))
+        .with_context(cannot)?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        anyhow::bail!("{}: {InputTooLarge}", file.display());
+    }
+    String::from_utf8(bytes).with_context(|| format!("{}: must be UTF-8 YAML", file.display()))
 }
 
 /// Polls the Service until it is ready (prints kn's result, `true`), failed or past

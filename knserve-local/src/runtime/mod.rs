@@ -134,6 +134,15 @@ impl Runtime {
     /// Applies every Service in `yaml` as local processes, all or nothing. With
     /// `dry_run` it only validates.
     pub fn apply_yaml(&self, yaml: &str, dry_run: bool) -> Result<ApplyResponse, ApplyError> {
+        let services = Self::decode_services(yaml)?;
+        self.apply_services(services, dry_run)
+    }
+
+    /// The Services in `yaml`, decoded as [`parse_yaml`] reads them (at most
+    /// [`MAX_DOCUMENTS`](knserve_core::api::MAX_DOCUMENTS) documents, nesting at most
+    /// [`MAX_DEPTH`](knserve_core::api::MAX_DEPTH) deep); any other kind is refused.
+    /// The CPU-bound half of [`Self::apply_yaml`]; it touches no state.
+    pub fn decode_services(yaml: &str) -> Result<Vec<Service>, ApplyError> {
         let resources = parse_yaml(yaml).map_err(|e| ApplyError::invalid(vec![e.to_string()]))?;
         let mut services = Vec::new();
         let mut errors = Vec::new();
@@ -150,6 +159,17 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(ApplyError::invalid(errors));
         }
+        Ok(services)
+    }
+
+    /// Applies decoded Services as local processes, all or nothing; with `dry_run` it
+    /// only validates. The half of [`Self::apply_yaml`] that takes the state's lock and
+    /// syncs files.
+    pub fn apply_services(
+        &self,
+        services: Vec<Service>,
+        dry_run: bool,
+    ) -> Result<ApplyResponse, ApplyError> {
         let services = services.into_iter().map(|s| (s, Source::Process)).collect();
         self.apply(services, dry_run)
     }

@@ -256,6 +256,16 @@ impl Knserve {
         }
     }
 
+    /// One admin API request with the server's token: status, headers and body.
+    pub async fn admin_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> (u16, http::HeaderMap, String) {
+        admin_send(self.admin, &self.state, method, path, body.into()).await
+    }
+
     /// GET `path` with `Host: host` through the ingress.
     pub async fn get(&self, host: &str, path: &str) -> (u16, http::HeaderMap, String) {
         send(self.ingress, host, path).await
@@ -323,6 +333,36 @@ pub fn output_text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// One request to the admin API at `admin` with the token in `state`: status, headers
+/// and body text.
+pub async fn admin_send(
+    admin: SocketAddr,
+    state: &Path,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> (u16, http::HeaderMap, String) {
+    let token = std::fs::read_to_string(state.join("admin-token")).unwrap();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{admin}{path}"))
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()),
+        )
+        .body(Full::new(body))
+        .unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = tokio::time::timeout(Duration::from_secs(120), client.request(request))
+        .await
+        .expect("admin answers within 120 s")
+        .expect("admin request sent");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// One GET through `address` with `Host: host`: status, headers and body text.

@@ -5,8 +5,11 @@ use serde_json::Value;
 use super::check::check;
 use super::error::{ParseError, ParseProblem};
 use super::schema;
-use super::yaml::{YamlJson, yaml_to_json};
+use super::yaml::{YamlJson, yaml_to_json_at};
 use crate::api::{API_VERSION, Configuration, Resource, Revision, Route, Service};
+
+/// The most documents one input may hold (empty ones count).
+pub const MAX_DOCUMENTS: usize = 1000;
 
 /// Reads every resource in a multi-document YAML string (`---` separated), in order, as
 /// `kubectl apply` and the API server read it.
@@ -16,9 +19,25 @@ use crate::api::{API_VERSION, Configuration, Resource, Revision, Route, Service}
 /// `kind`: an unknown or misspelt field, a value of the wrong type or a bad quantity is
 /// refused, naming its path and line. Empty documents are skipped. The first bad document
 /// fails the whole input, with an error naming its index.
+///
+/// The cost is linear in the input: more than [`MAX_DOCUMENTS`] documents are refused
+/// before any is read, and a document nested deeper than
+/// [`MAX_DEPTH`](super::MAX_DEPTH) levels is refused while it is read, before it is
+/// converted.
 pub fn parse_yaml(input: &str) -> Result<Vec<Resource>, ParseError> {
+    let documents = split_documents(input);
+    if let Some(&(line, _)) = documents.get(MAX_DOCUMENTS) {
+        return Err(ParseError {
+            document: MAX_DOCUMENTS,
+            line,
+            problem: ParseProblem::TooManyDocuments {
+                limit: MAX_DOCUMENTS,
+            },
+            more: Vec::new(),
+        });
+    }
     let mut out = Vec::new();
-    for (document, (line, text)) in split_documents(input).into_iter().enumerate() {
+    for (document, (line, text)) in documents.into_iter().enumerate() {
         let fail = |mut problems: Vec<ParseProblem>| {
             let problem = problems.remove(0);
             ParseError {
@@ -28,18 +47,16 @@ pub fn parse_yaml(input: &str) -> Result<Vec<Resource>, ParseError> {
                 more: problems,
             }
         };
-        // Pad with the lines before the document so that line numbers are absolute.
-        let padded = format!("{}{text}", "\n".repeat(line - 1));
-        if let Some(resource) = parse_document(&padded).map_err(fail)? {
+        if let Some(resource) = parse_document(&text, line).map_err(fail)? {
             out.push(resource);
         }
     }
     Ok(out)
 }
 
-/// One document: `None` when it is empty.
-fn parse_document(text: &str) -> Result<Option<Resource>, Vec<ParseProblem>> {
-    let Some(doc) = yaml_to_json(text).map_err(|p| vec![p])? else {
+/// One document, starting at `line` of the input: `None` when it is empty.
+fn parse_document(text: &str, line: usize) -> Result<Option<Resource>, Vec<ParseProblem>> {
+    let Some(doc) = yaml_to_json_at(text, line).map_err(|p| vec![p])? else {
         return Ok(None);
     };
     decode_json(&doc).map(Some)

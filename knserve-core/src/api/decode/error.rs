@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// The most bytes one manifest input may have: 4 MiB. [`parse_yaml`](super::parse_yaml)
+/// takes any size; what reads input from others (an admin API, a CLI reading a file)
+/// refuses more with [`InputTooLarge`] before reading on.
+pub const MAX_INPUT_BYTES: usize = 4 << 20;
+
+/// An input larger than [`MAX_INPUT_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("larger than the limit of 4 MiB ({MAX_INPUT_BYTES} bytes) for one input")]
+pub struct InputTooLarge;
+
 /// Why a YAML document could not be read as a resource.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ParseError {
@@ -72,6 +82,13 @@ pub enum ParseProblem {
         /// Where it was written.
         line: usize,
     },
+    /// More documents in one input than [`MAX_DOCUMENTS`](super::MAX_DOCUMENTS); the
+    /// error names the first document past the limit.
+    #[error("too many documents: at most {limit} in one input")]
+    TooManyDocuments {
+        /// The limit.
+        limit: usize,
+    },
     /// A value of the wrong type, out of range, or refused by its type (a quantity).
     #[error("{path}: {message} (line {line})")]
     Field {
@@ -93,7 +110,7 @@ impl ParseProblem {
             | Self::Field { path, .. } => Some(path),
             Self::ApiVersion(_) => Some("apiVersion"),
             Self::Kind(_) => Some("kind"),
-            Self::Yaml(_) | Self::NotAMapping => None,
+            Self::Yaml(_) | Self::NotAMapping | Self::TooManyDocuments { .. } => None,
         }
     }
 }

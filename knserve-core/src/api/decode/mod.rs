@@ -20,6 +20,6 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use self::document::{decode_json, parse_yaml};
-pub use self::error::{ParseError, ParseProblem};
+pub use self::document::{MAX_DOCUMENTS, decode_json, parse_yaml};
+pub use self::error::{InputTooLarge, MAX_INPUT_BYTES, ParseError, ParseProblem};
 pub use self::yaml::{MAX_DEPTH, YamlJson, yaml_to_json};

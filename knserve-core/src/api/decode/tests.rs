@@ -607,3 +607,88 @@ fn collect_yaml(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+#[test]
+fn more_than_the_document_limit_is_refused_before_any_document_is_read() {
+    // The first document is not even a Service: the count is checked first.
+    let text = "kind: Pod\n".to_owned() + &"---\na: 1\n".repeat(MAX_DOCUMENTS);
+    let err = parse_yaml(&text).unwrap_err();
+    assert_eq!(
+        err.problem,
+        ParseProblem::TooManyDocuments {
+            limit: MAX_DOCUMENTS
+        }
+    );
+    assert_eq!(
+        (err.document, err.line),
+        (MAX_DOCUMENTS, 2 * MAX_DOCUMENTS + 1),
+        "the error names the first document past the limit and its line"
+    );
+    assert_eq!(
+        err.to_string(),
+        "documents[1000] (line 2001): too many documents: at most 1000 in one input"
+    );
+}
+
+#[test]
+fn exactly_the_document_limit_is_read() {
+    let text = vec![SERVICE; MAX_DOCUMENTS].join("---\n");
+    assert_eq!(
+        parse_yaml(&text).expect("1000 Services").len(),
+        MAX_DOCUMENTS
+    );
+}
+
+#[test]
+fn lines_count_from_the_start_of_the_input_in_later_documents() {
+    let text = format!("{SERVICE}---\n{SERVICE}---\nv: [1, 2\n");
+    let first_line = 2 * (SERVICE.lines().count() + 1) + 1;
+    let err = parse_yaml(&text).unwrap_err();
+    assert_eq!((err.document, err.line), (2, first_line));
+    let ParseProblem::Yaml(message) = &err.problem else {
+        panic!("a YAML error: {err}");
+    };
+    assert!(
+        message.ends_with(&format!("line {first_line} column 4")),
+        "the parser's line is absolute: {message}"
+    );
+    let duplicate = format!(
+        "{SERVICE}---\n{}",
+        SERVICE.replacen("kind: Service\n", "kind: Service\nkind: Service\n", 1)
+    );
+    let err = parse_yaml(&duplicate).unwrap_err();
+    assert!(
+        matches!(err.problem, ParseProblem::DuplicateKey { line, .. } if line == SERVICE.lines().count() + 4),
+        "a field's line is absolute: {err}"
+    );
+}
+
+#[test]
+fn flow_nesting_past_the_parsers_own_limit_is_reported_as_the_depth_rule() {
+    let err = yaml_to_json(&format!("v: {}", "[".repeat(100_000))).unwrap_err();
+    assert_eq!(
+        err,
+        ParseProblem::Yaml(
+            "nesting deeper than 100 levels at line 1 (at most 100 nested mappings and sequences)"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn duplicate_keys_are_found_among_many_keys_and_equal_floats() {
+    let mut text: String = (0..5000).map(|i| format!("k{i}: v\n")).collect();
+    text.push_str("k17: again\n");
+    assert!(matches!(
+        yaml_to_json(&text).unwrap_err(),
+        ParseProblem::DuplicateKey { line: 5001, .. }
+    ));
+    assert!(matches!(
+        yaml_to_json("0.0: a\n-0.0: b\n").unwrap_err(),
+        ParseProblem::DuplicateKey { line: 2, .. }
+    ));
+    assert!(
+        yaml_to_json(".nan: a\n.nan: b\n").is_ok(),
+        "NaN equals no key, as in goyaml.v2"
+    );
+}

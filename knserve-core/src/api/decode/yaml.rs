@@ -6,7 +6,7 @@
 //! already set (goyaml.v2's strict mode treats that as a duplicate too). Nesting is bounded
 //! at [`MAX_DEPTH`] levels and alias expansion by goyaml.v2's own ratio rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use granit_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
@@ -46,7 +46,20 @@ impl YamlJson {
 ///
 /// Errors name the YAML problem and its line, or the path of the bad key or value.
 pub fn yaml_to_json(text: &str) -> Result<Option<YamlJson>, ParseProblem> {
-    let Some(tree) = Tree::read(text)? else {
+    yaml_to_json_at(text, 1)
+}
+
+/// [`yaml_to_json`] for a document that starts on line `first_line` of a larger input:
+/// every line it reports counts from the start of that input.
+///
+/// Choice: the offset is added to what the parser reports rather than the document
+/// being padded with the lines before it, which made reading a stream of documents
+/// quadratic in its number of lines.
+pub(super) fn yaml_to_json_at(
+    text: &str,
+    first_line: usize,
+) -> Result<Option<YamlJson>, ParseProblem> {
+    let Some(tree) = Tree::read(text, first_line - 1)? else {
         return Ok(None);
     };
     let mut converter = Converter {
@@ -89,15 +102,16 @@ struct Tree {
 }
 
 impl Tree {
-    /// Reads the first document of `text` into nodes.
-    fn read(text: &str) -> Result<Option<Self>, ParseProblem> {
+    /// Reads the first document of `text` into nodes, its lines counted from
+    /// `skipped + 1`.
+    fn read(text: &str, skipped: usize) -> Result<Option<Self>, ParseProblem> {
         let mut nodes: Vec<Node> = Vec::new();
         let mut anchors: BTreeMap<usize, usize> = BTreeMap::new();
         let mut open: Vec<usize> = Vec::new();
         let mut root = None;
         for next in Parser::new_from_str(text) {
-            let (event, span) = next.map_err(|e| ParseProblem::Yaml(e.to_string()))?;
-            let line = span.start.line();
+            let (event, span) = next.map_err(|e| scan_problem(&e, skipped))?;
+            let line = span.start.line() + skipped;
             let (kind, anchor, opens) = match event {
                 Event::Scalar(value, style, anchor, tag) => {
                     let tag = tag.map(|t| format!("{}{}", t.handle(), t.suffix()));
@@ -122,9 +136,7 @@ impl Tree {
                 _ => continue,
             };
             if opens && open.len() >= MAX_DEPTH {
-                return Err(ParseProblem::Yaml(format!(
-                    "nesting deeper than {MAX_DEPTH} levels at line {line}"
-                )));
+                return Err(too_deep(line));
             }
             let id = nodes.len();
             nodes.push(Node { kind, line });
@@ -146,6 +158,34 @@ impl Tree {
     }
 }
 
+/// The nesting rule's refusal, at `line` of the input.
+fn too_deep(line: usize) -> ParseProblem {
+    ParseProblem::Yaml(format!(
+        "nesting deeper than {MAX_DEPTH} levels at line {line} (at most {MAX_DEPTH} nested mappings and sequences)"
+    ))
+}
+
+/// The parser's error, its line counted from the start of the whole input. The
+/// parser's own recursion limit (flow collections, which it reads ahead before
+/// reporting them) is reported as the nesting rule it enforces.
+fn scan_problem(error: &granit_parser::ScanError, skipped: usize) -> ParseProblem {
+    let mark = error.marker();
+    let line = mark.line() + skipped;
+    if matches!(
+        error.kind(),
+        granit_parser::ErrorKind::RecursionLimitExceeded
+    ) {
+        return too_deep(line);
+    }
+    // As the parser prints it, with the character index the lines before would add.
+    ParseProblem::Yaml(format!(
+        "{} at char {} line {line} column {}",
+        error.info(),
+        mark.index() + skipped,
+        mark.col() + 1
+    ))
+}
+
 /// A key as goyaml.v2 compares keys: by resolved value and type.
 #[derive(Debug, PartialEq)]
 enum KeyValue {
@@ -153,6 +193,44 @@ enum KeyValue {
     Int(i64),
     Float(f64),
     Bool(bool),
+}
+
+/// The keys one mapping (with its merges) has set, found in constant time so that a
+/// wide mapping is read in linear time.
+#[derive(Debug, Default)]
+struct SeenKeys(HashSet<SeenKey>);
+
+/// [`KeyValue`] with the same equality, hashable: floats by their bits, `-0.0` as
+/// `0.0`; NaN is never equal to a key, so it is never recorded.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum SeenKey {
+    Str(String),
+    Int(i64),
+    Float(u64),
+    Bool(bool),
+}
+
+impl SeenKeys {
+    fn id(key: &KeyValue) -> Option<SeenKey> {
+        Some(match key {
+            KeyValue::Str(s) => SeenKey::Str(s.clone()),
+            &KeyValue::Int(i) => SeenKey::Int(i),
+            KeyValue::Float(f) if f.is_nan() => return None,
+            // `-0.0 + 0.0` is `0.0`: both zeros get the same bits.
+            KeyValue::Float(f) => SeenKey::Float((f + 0.0).to_bits()),
+            &KeyValue::Bool(b) => SeenKey::Bool(b),
+        })
+    }
+
+    fn contains(&self, key: &KeyValue) -> bool {
+        Self::id(key).is_some_and(|id| self.0.contains(&id))
+    }
+
+    fn insert(&mut self, key: &KeyValue) {
+        if let Some(id) = Self::id(key) {
+            self.0.insert(id);
+        }
+    }
 }
 
 struct Converter<'t> {
@@ -244,7 +322,7 @@ impl Converter<'_> {
             }
             Kind::Map(_) => {
                 let mut out = serde_json::Map::new();
-                let mut seen = Vec::new();
+                let mut seen = SeenKeys::default();
                 self.fill(id, &mut out, &mut seen, path, depth)?;
                 Ok(Value::Object(out))
             }
@@ -257,7 +335,7 @@ impl Converter<'_> {
         &mut self,
         id: usize,
         out: &mut serde_json::Map<String, Value>,
-        seen: &mut Vec<KeyValue>,
+        seen: &mut SeenKeys,
         path: &str,
         depth: usize,
     ) -> Result<(), ParseProblem> {
@@ -282,7 +360,7 @@ impl Converter<'_> {
             }
             self.lines.entry(child.clone()).or_insert(line);
             let converted = self.value(value, &child, depth + 1)?;
-            seen.push(typed);
+            seen.insert(&typed);
             out.insert(name, converted);
         }
         Ok(())
@@ -300,7 +378,7 @@ impl Converter<'_> {
         &mut self,
         id: usize,
         out: &mut serde_json::Map<String, Value>,
-        seen: &mut Vec<KeyValue>,
+        seen: &mut SeenKeys,
         path: &str,
         depth: usize,
     ) -> Result<(), ParseProblem> {
