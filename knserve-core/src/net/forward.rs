@@ -52,6 +52,68 @@ impl ForwardError {
     pub fn is_connect(&self) -> bool {
         matches!(self, Self::Upstream { source, .. } if source.is_connect())
     }
+
+    /// How far the exchange got before it failed, when that makes the request safe to
+    /// send elsewhere: [`Unanswered::NotSent`] for a connect failure (a pooled
+    /// connection found closed before the request went out is retried by the client
+    /// on a new connection, so it ends here too), [`Unanswered::NoResponse`] for a
+    /// connection closed or reset before any byte of the response. `None` for anything
+    /// else (a malformed response, an internal error), which is never retried.
+    pub fn unanswered(&self) -> Option<Unanswered> {
+        let Self::Upstream { source, .. } = self else {
+            return None;
+        };
+        if source.is_connect() {
+            return Some(Unanswered::NotSent);
+        }
+        let mut cause = std::error::Error::source(source);
+        while let Some(error) = cause {
+            if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+                && (hyper.is_incomplete_message() || hyper.is_canceled())
+            {
+                return Some(Unanswered::NoResponse);
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                )
+            {
+                return Some(Unanswered::NoResponse);
+            }
+            cause = error.source();
+        }
+        None
+    }
+}
+
+/// How far a failed exchange with an upstream got, when nothing of its response
+/// arrived. A response extension too: [`Dispatch`](super::Dispatch) puts it on the 502
+/// it makes of an in-process hop's failure, so the caller can tell that 502 from one
+/// the app sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// No byte of the request was written: the app never saw it.
+    NotSent,
+    /// The request was (perhaps partly) written, and the connection closed or reset
+    /// before any byte of the response.
+    NoResponse,
+}
+
+impl Unanswered {
+    /// The stage recorded for `error`: a [`ForwardError`] anywhere in its chain.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(forward) = error.downcast_ref::<ForwardError>() {
+                return forward.unanswered();
+            }
+            cause = error.source();
+        }
+        None
+    }
 }
 
 /// The future of [`Forward`] (and of [`Dispatch`](super::Dispatch)).
