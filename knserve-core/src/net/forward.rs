@@ -35,6 +35,11 @@ pub enum ForwardError {
     /// The request's path could not be joined to the destination.
     #[error("cannot build the upstream URI")]
     BadUri(#[source] http::Error),
+    /// The request's own body could not be read from the client (a malformed chunk,
+    /// a size past the limits, the client gone): the client's fault, answered 400 by
+    /// [`serve`](super::serve) without naming the destination.
+    #[error("cannot read the request body")]
+    RequestBody(#[source] hyper_util::client::legacy::Error),
     /// Connecting or talking to the destination failed.
     #[error("error talking to {destination}")]
     Upstream {
@@ -218,13 +223,16 @@ async fn forward(
         Version::HTTP_11
     };
     strip_hop_by_hop(request.headers_mut(), upgrade);
-    let mut response = client
-        .request(request)
-        .await
-        .map_err(|source| ForwardError::Upstream {
-            destination,
-            source,
-        })?;
+    let mut response = client.request(request).await.map_err(|source| {
+        if failed_reading_request_body(&source) {
+            ForwardError::RequestBody(source)
+        } else {
+            ForwardError::Upstream {
+                destination,
+                source,
+            }
+        }
+    })?;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     match downstream {
         Some(downstream) if switching => {
@@ -234,6 +242,20 @@ async fn forward(
         _ => strip_hop_by_hop(response.headers_mut(), false),
     }
     Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+}
+
+/// Whether the client failed because the request body it was sending returned an
+/// error: hyper reports that as a user error carrying the body's error as its source
+/// (its other user errors carry none).
+fn failed_reading_request_body(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            return hyper.is_user() && std::error::Error::source(hyper).is_some();
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Copies bytes both ways between the client's and the app's upgraded connections.
