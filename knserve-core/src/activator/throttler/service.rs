@@ -101,6 +101,10 @@ type Call = Box<dyn FnMut(Request<Body>) -> BoxFuture<Result<Response<Body>, Box
 pub struct ResponseFuture {
     state: State,
     call: Call,
+    // Kept beside the state, not in it: the copy of the head is much larger than the
+    // admission state, and boxing it would allocate per request.
+    replay: Option<Replay>,
+    retries: u32,
 }
 
 enum State {
@@ -108,8 +112,6 @@ enum State {
     Calling {
         response: BoxFuture<Result<Response<Body>, BoxError>>,
         permit: Option<Arc<Permit>>,
-        replay: Option<Replay>,
-        retries: u32,
     },
 }
 
@@ -143,23 +145,17 @@ impl Future for ResponseFuture {
                         Ok(admitted) => admitted,
                         Err(answer) => return Poll::Ready(Ok(answer)),
                     };
-                    let replay = Replay::of(&request);
+                    this.replay = Replay::of(&request);
                     this.state = State::Calling {
                         response: (this.call)(request),
                         permit: Some(permit),
-                        replay,
-                        retries: 0,
                     };
                 }
-                State::Calling {
-                    response,
-                    permit,
-                    replay,
-                    retries,
-                } => {
+                State::Calling { response, permit } => {
                     let result = ready!(response.as_mut().poll(cx));
                     if let Some(stage) = unanswered(&result)
-                        && let Some(request) = retry(stage, permit, replay, retries)
+                        && let Some(request) =
+                            retry(stage, permit, &mut this.replay, &mut this.retries)
                     {
                         *response = (this.call)(request);
                         continue;
@@ -237,6 +233,8 @@ where
         ResponseFuture {
             state: State::Admitting(admission),
             call,
+            replay: None,
+            retries: 0,
         }
     }
 }
