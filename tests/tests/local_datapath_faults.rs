@@ -35,6 +35,18 @@ fn trio(name: &str) -> String {
     )
 }
 
+/// A server running [`trio`] as `name`, once its three instances are ready.
+async fn start_trio(label: &str, name: &str) -> Knserve {
+    let server = Knserve::start(label, FAST_CONFIG).await;
+    server.apply("trio.yaml", &trio(name)).await;
+    server
+        .wait_instances(&format!("{name}-00001"), Duration::from_secs(60), |n| {
+            n == 3
+        })
+        .await;
+    server
+}
+
 /// The pids of the server's direct children (its instances' apps).
 fn children(parent: u32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -100,11 +112,7 @@ fn head_complete(head: &str, body: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_one_of_three_instances_under_twenty_clients_fails_no_request() {
-    let server = Knserve::start("kill-one", FAST_CONFIG).await;
-    server.apply("trio.yaml", &trio("trio")).await;
-    server
-        .wait_instances("trio-00001", Duration::from_secs(60), |n| n == 3)
-        .await;
+    let server = start_trio("kill-one", "trio").await;
     let host = "trio.default.example.com";
     let (status, _, body) = server.get(host, "/").await;
     assert_eq!(status, 200, "the revision answers before the fault: {body}");
@@ -156,11 +164,7 @@ async fn killing_one_of_three_instances_under_twenty_clients_fails_no_request() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_size_overflow_is_the_clients_error_and_names_nothing_internal() {
-    let server = Knserve::start("chunk-overflow", FAST_CONFIG).await;
-    server.apply("trio.yaml", &trio("overflow")).await;
-    server
-        .wait_instances("overflow-00001", Duration::from_secs(60), |n| n == 3)
-        .await;
+    let server = start_trio("chunk-overflow", "overflow").await;
     let request = b"POST / HTTP/1.1\r\nHost: overflow.default.example.com\r\n\
         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
         ffffffffffffffffffff\r\nx\r\n0\r\n\r\n";
