@@ -367,3 +367,30 @@ async fn cc_zero_spreads_requests_over_backends_without_waiting() {
     );
     drop((sent, replies));
 }
+
+/// §3.7 lists both a 503 (the request's context deadline exceeded while it waited)
+/// and a 504 (the activator's timeout handler). knserve answers 504 `activator request
+/// timeout` deliberately, as Knative's client sees it: the timeout handler writes
+/// first. With the throttler's own wait bound at the same instant, the throttler's
+/// refusal is a 504 too, so whichever future completes first the status is the same.
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_past_the_revision_timeout_gets_504_whichever_bound_fires_first() {
+    use knserve_core::timeout::{TimeoutLayer, TimeoutLimits};
+    let limit = Duration::from_secs(10);
+    for max_wait in [None, Some(limit), Some(limit - Duration::from_millis(1))] {
+        let config = ThrottlerConfig {
+            max_wait,
+            ..ThrottlerConfig::default()
+        };
+        let rig = Rig::new(1, config, &[]);
+        let service =
+            TimeoutLayer::activator(TimeoutLimits::total(limit)).layer(rig.service.clone());
+        let sent = tokio::spawn(service.oneshot(rig.request(net::empty())));
+        let (status, body) = answer(sent).await;
+        assert_eq!(
+            status,
+            StatusCode::GATEWAY_TIMEOUT,
+            "throttler bound {max_wait:?}: waiting past the timeout is a 504 ({body})"
+        );
+    }
+}

@@ -35,6 +35,11 @@ pub enum ForwardError {
     /// The request's path could not be joined to the destination.
     #[error("cannot build the upstream URI")]
     BadUri(#[source] http::Error),
+    /// The request's own body could not be read from the client (a malformed chunk,
+    /// a size past the limits, the client gone): the client's fault, answered 400 by
+    /// [`serve`](super::serve) without naming the destination.
+    #[error("cannot read the request body")]
+    RequestBody(#[source] hyper_util::client::legacy::Error),
     /// Connecting or talking to the destination failed.
     #[error("error talking to {destination}")]
     Upstream {
@@ -51,6 +56,68 @@ impl ForwardError {
     /// so repeating it is safe even when it is not idempotent.
     pub fn is_connect(&self) -> bool {
         matches!(self, Self::Upstream { source, .. } if source.is_connect())
+    }
+
+    /// How far the exchange got before it failed, when that makes the request safe to
+    /// send elsewhere: [`Unanswered::NotSent`] for a connect failure (a pooled
+    /// connection found closed before the request went out is retried by the client
+    /// on a new connection, so it ends here too), [`Unanswered::NoResponse`] for a
+    /// connection closed or reset before any byte of the response. `None` for anything
+    /// else (a malformed response, an internal error), which is never retried.
+    pub fn unanswered(&self) -> Option<Unanswered> {
+        let Self::Upstream { source, .. } = self else {
+            return None;
+        };
+        if source.is_connect() {
+            return Some(Unanswered::NotSent);
+        }
+        let mut cause = std::error::Error::source(source);
+        while let Some(error) = cause {
+            if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+                && (hyper.is_incomplete_message() || hyper.is_canceled())
+            {
+                return Some(Unanswered::NoResponse);
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                )
+            {
+                return Some(Unanswered::NoResponse);
+            }
+            cause = error.source();
+        }
+        None
+    }
+}
+
+/// How far a failed exchange with an upstream got, when nothing of its response
+/// arrived. A response extension too: [`Dispatch`](super::Dispatch) puts it on the 502
+/// it makes of an in-process hop's failure, so the caller can tell that 502 from one
+/// the app sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// No byte of the request was written: the app never saw it.
+    NotSent,
+    /// The request was (perhaps partly) written, and the connection closed or reset
+    /// before any byte of the response.
+    NoResponse,
+}
+
+impl Unanswered {
+    /// The stage recorded for `error`: a [`ForwardError`] anywhere in its chain.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(forward) = error.downcast_ref::<ForwardError>() {
+                return forward.unanswered();
+            }
+            cause = error.source();
+        }
+        None
     }
 }
 
@@ -156,13 +223,16 @@ async fn forward(
         Version::HTTP_11
     };
     strip_hop_by_hop(request.headers_mut(), upgrade);
-    let mut response = client
-        .request(request)
-        .await
-        .map_err(|source| ForwardError::Upstream {
-            destination,
-            source,
-        })?;
+    let mut response = client.request(request).await.map_err(|source| {
+        if failed_reading_request_body(&source) {
+            ForwardError::RequestBody(source)
+        } else {
+            ForwardError::Upstream {
+                destination,
+                source,
+            }
+        }
+    })?;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     match downstream {
         Some(downstream) if switching => {
@@ -172,6 +242,20 @@ async fn forward(
         _ => strip_hop_by_hop(response.headers_mut(), false),
     }
     Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+}
+
+/// Whether the client failed because the request body it was sending returned an
+/// error: hyper reports that as a user error carrying the body's error as its source
+/// (its other user errors carry none).
+fn failed_reading_request_body(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            return hyper.is_user() && std::error::Error::source(hyper).is_some();
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Copies bytes both ways between the client's and the app's upgraded connections.

@@ -21,7 +21,9 @@
 //!   no [`RemoteAddr`](super::RemoteAddr): an in-process hop has no peer socket.
 //!
 //! And the caller sees what the server would have answered: a service error becomes
-//! the 502 that [`serve`](super::serve) writes, hop-by-hop response headers are
+//! the 502 that [`serve`](super::serve) writes (marked with an [`Unanswered`] response
+//! extension when the callee's own upstream failed before answering, so that the
+//! activator can send the request to another instance), hop-by-hop response headers are
 //! removed except on a 101. So a failure inside the next hop is a response, never a
 //! connect error — just as over the socket once the connection was made.
 //!
@@ -42,7 +44,7 @@ use http::{Extensions, Request, Response, StatusCode, Uri, Version, header};
 use tower::{Service, ServiceExt};
 
 use super::{
-    Body, BoxError, ConnectionHold, Destination, Forward, HttpService,
+    Body, BoxError, ConnectionHold, Destination, Forward, HttpService, Unanswered,
     forward::{ForwardFuture, authority, fill_host, strip_hop_by_hop, wants_upgrade},
     server::error_response,
 };
@@ -185,7 +187,13 @@ fn answer(result: Result<Response<Body>, BoxError>) -> Result<Response<Body>, Bo
             }
             response
         }
-        Err(error) => error_response(&*error),
+        Err(error) => {
+            let mut response = error_response(&*error);
+            if let Some(stage) = Unanswered::of(&*error) {
+                response.extensions_mut().insert(stage);
+            }
+            response
+        }
     })
 }
 

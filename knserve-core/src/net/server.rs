@@ -26,7 +26,7 @@ use tower::{Service, ServiceExt, util::BoxCloneService};
 use tracing::{debug, warn};
 
 use super::{
-    Body, BoxError, HttpService, guard_response,
+    Body, BoxError, ForwardError, HttpService, guard_response,
     pressure::{self, SharedWarnLimiter},
     text_response,
 };
@@ -333,8 +333,9 @@ fn box_incoming(body: hyper::body::Incoming) -> Body {
 }
 
 /// How a service error is answered: 503 naming the limit when the process ran out of
-/// descriptors or memory (a transient condition a client may retry), else 502 with
-/// the error's text.
+/// descriptors or memory (a transient condition a client may retry); 400 naming only
+/// the cause when the client's own request body could not be read (a malformed or
+/// overflowing chunk size); else 502 with the error's text.
 pub(super) fn error_response(error: &(dyn std::error::Error + 'static)) -> http::Response<Body> {
     debug!(%error, "request failed");
     if let Some(cause) = pressure::exhaustion_in(error) {
@@ -346,7 +347,32 @@ pub(super) fn error_response(error: &(dyn std::error::Error + 'static)) -> http:
             ),
         );
     }
+    if let Some(cause) = request_body_error(error) {
+        // Only the body's own error: the rest of the chain names internal addresses.
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            format!("malformed request body: {cause}"),
+        );
+    }
     text_response(StatusCode::BAD_GATEWAY, error_chain(error))
+}
+
+/// The innermost cause of a [`ForwardError::RequestBody`] in `error`'s chain.
+fn request_body_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(ForwardError::RequestBody(_)) = error.downcast_ref::<ForwardError>() {
+            let mut innermost = error;
+            while let Some(next) = innermost.source() {
+                innermost = next;
+            }
+            return Some(innermost);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// An error and its sources, joined with `: `.

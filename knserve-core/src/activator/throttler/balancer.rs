@@ -108,6 +108,7 @@ pub struct LoadBalancer {
     retired: Vec<PodTracker>,
     assigned: Vec<usize>,
     cursor: usize,
+    membership: Membership,
 }
 
 impl LoadBalancer {
@@ -120,6 +121,7 @@ impl LoadBalancer {
             retired: Vec::new(),
             assigned: Vec::new(),
             cursor: 0,
+            membership: Membership::default(),
         }
     }
 
@@ -168,10 +170,31 @@ impl LoadBalancer {
                 breaker.set_capacity(self.container_concurrency);
             }
         }
+        self.membership = membership;
+        self.assign();
+    }
+
+    /// Takes `address` out of the instances picked from, as if it had left: a
+    /// request to it failed before it answered. It comes back with the next
+    /// [`update`](Self::update) that lists it, which the prober publishes once it has
+    /// probed it healthy. False if it was not in the set.
+    pub fn eject(&mut self, address: SocketAddr) -> bool {
+        let Some(at) = self.trackers.iter().position(|t| t.address == address) else {
+            return false;
+        };
+        let tracker = self.trackers.remove(at);
+        if tracker.in_flight() > 0 {
+            self.retired.push(tracker);
+        }
+        self.assign();
+        true
+    }
+
+    fn assign(&mut self) {
         self.assigned = assign_slice(
             self.trackers.len(),
-            membership.index,
-            membership.activators,
+            self.membership.index,
+            self.membership.activators,
             self.container_concurrency,
         );
     }

@@ -131,6 +131,21 @@ impl Throttler {
         wakes
     }
 
+    /// A request forwarded to `instance` failed before the instance answered: frees its
+    /// slot there and takes the instance out of the set until the next
+    /// [`update`](Self::update) lists it again; the capacity follows.
+    pub fn eject(&mut self, instance: SocketAddr) -> Vec<(WaiterId, Wake)> {
+        self.balancer.release(instance);
+        if !self.balancer.eject(instance) {
+            return Vec::new();
+        }
+        let assigned = self.balancer.assigned().len();
+        let capacity = capacity(self.container_concurrency, self.balancer.ready(), assigned);
+        debug!(revision = %self.revision, %instance, capacity, "instance ejected after a failed forward");
+        let admitted = self.breaker.set_capacity(capacity);
+        self.wake(admitted)
+    }
+
     /// A request arrives declaring `body_bytes` of body.
     pub fn enter(&mut self, body_bytes: u64) -> Entry {
         if let Some(refusal) = self.refusal(body_bytes) {

@@ -10,6 +10,8 @@
 //! - [`Throttle`], [`ThrottleLayer`]: the tower service that waits, picks the
 //!   instance and releases it when the response ends; [`RevisionTarget`] is the
 //!   request extension naming the revision.
+//! - [`may_retry`], [`Replay`]: when a request whose instance failed before answering
+//!   goes to another instance (the failed one leaves the set until probed again).
 //!
 //! Assembly: the control side creates a `ThrottlerRegistry`, calls
 //! [`upsert`](ThrottlerRegistry::upsert) with each revision's
@@ -27,6 +29,7 @@ mod config;
 mod machine;
 mod refusal;
 mod registry;
+mod retry;
 mod revision;
 mod service;
 #[cfg(test)]
@@ -38,6 +41,7 @@ pub use self::config::ThrottlerConfig;
 pub use self::machine::{Entry, Throttler, Wake};
 pub use self::refusal::Refusal;
 pub use self::registry::{ThrottlerLoad, ThrottlerRegistry};
+pub use self::retry::{MAX_RETRIES, Replay, may_retry};
 pub use self::service::{
     MissingTarget, ResponseFuture, RevisionTarget, Throttle, ThrottleLayer, declared_body_bytes,
 };

@@ -115,6 +115,16 @@ impl Revision {
         waiter.wait(max_wait).await
     }
 
+    /// Takes `failed` out of the set and picks another instance for a request that
+    /// keeps its token.
+    fn repick(&self, failed: SocketAddr) -> Option<SocketAddr> {
+        let mut state = self.lock();
+        let wakes = state.machine.eject(failed);
+        state.deliver(wakes);
+        let State { machine, rng, .. } = &mut *state;
+        machine.pick(rng)
+    }
+
     fn release(&self, instance: Option<SocketAddr>) {
         let mut state = self.lock();
         let wakes = state.machine.release(instance);
@@ -196,6 +206,14 @@ impl Permit {
 
     /// The instance picked for the request.
     pub(super) fn instance(&self) -> Option<SocketAddr> {
+        self.instance
+    }
+
+    /// Moves the request off its instance, which failed before answering, onto
+    /// another one; `None` (and no slot held) when no other instance has a free slot.
+    pub(super) fn move_off(&mut self) -> Option<SocketAddr> {
+        let failed = self.instance.take()?;
+        self.instance = self.revision.repick(failed);
         self.instance
     }
 }

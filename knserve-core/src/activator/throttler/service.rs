@@ -13,9 +13,9 @@ use http_body::Body as _;
 use tower::{Layer, Service, ServiceExt};
 use tracing::debug;
 
-use super::{ThrottlerRegistry, revision::Permit};
+use super::{MAX_RETRIES, Replay, ThrottlerRegistry, may_retry, revision::Permit};
 use crate::RevisionKey;
-use crate::net::{Body, BoxError, ConnectionHold, Destination, text_response};
+use crate::net::{Body, BoxError, ConnectionHold, Destination, Unanswered, text_response};
 
 /// A request extension telling the throttler which revision the request is for, set
 /// by the activator's handler once it has resolved the revision (§3.2 step 4).
@@ -93,18 +93,22 @@ impl<S> Layer<S> for ThrottleLayer {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-type Call = Box<dyn FnOnce(Request<Body>) -> BoxFuture<Result<Response<Body>, BoxError>> + Send>;
+type Call = Box<dyn FnMut(Request<Body>) -> BoxFuture<Result<Response<Body>, BoxError>> + Send>;
 
-/// The response future of [`Throttle`]: waiting for admission, then the inner call.
+/// The response future of [`Throttle`]: waiting for admission, then the inner call —
+/// again on another instance when the one picked failed before answering and the
+/// request may be sent twice (see [`may_retry`]).
 pub struct ResponseFuture {
     state: State,
+    call: Call,
+    // Kept beside the state, not in it: the copy of the head is much larger than the
+    // admission state, and boxing it would allocate per request.
+    replay: Option<Replay>,
+    retries: u32,
 }
 
 enum State {
-    Admitting {
-        admission: BoxFuture<Result<Admitted, Response<Body>>>,
-        call: Option<Call>,
-    },
+    Admitting(BoxFuture<Result<Admitted, Response<Body>>>),
     Calling {
         response: BoxFuture<Result<Response<Body>, BoxError>>,
         permit: Option<Arc<Permit>>,
@@ -120,7 +124,7 @@ struct Admitted {
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
-            State::Admitting { .. } => "admitting",
+            State::Admitting(_) => "admitting",
             State::Calling { .. } => "calling",
         };
         f.debug_struct("ResponseFuture")
@@ -133,21 +137,30 @@ impl Future for ResponseFuture {
     type Output = Result<Response<Body>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
         loop {
-            match &mut self.state {
-                State::Admitting { admission, call } => {
+            match &mut this.state {
+                State::Admitting(admission) => {
                     let Admitted { request, permit } = match ready!(admission.as_mut().poll(cx)) {
                         Ok(admitted) => admitted,
                         Err(answer) => return Poll::Ready(Ok(answer)),
                     };
-                    let call = call.take().expect("admission completes once");
-                    self.state = State::Calling {
-                        response: call(request),
+                    this.replay = Replay::of(&request);
+                    this.state = State::Calling {
+                        response: (this.call)(request),
                         permit: Some(permit),
                     };
                 }
                 State::Calling { response, permit } => {
-                    let response = ready!(response.as_mut().poll(cx))?;
+                    let result = ready!(response.as_mut().poll(cx));
+                    if let Some(stage) = unanswered(&result)
+                        && let Some(request) =
+                            retry(stage, permit, &mut this.replay, &mut this.retries)
+                    {
+                        *response = (this.call)(request);
+                        continue;
+                    }
+                    let response = result?;
                     let permit = permit.take().expect("the response completes once");
                     let response = crate::net::guard_response(response, permit);
                     return Poll::Ready(Ok(response));
@@ -155,6 +168,48 @@ impl Future for ResponseFuture {
             }
         }
     }
+}
+
+/// How far a failed attempt got, when it got no answer from the app: an error of the
+/// forwarder, or the 502 an in-process hop made of one (marked with [`Unanswered`]).
+fn unanswered(result: &Result<Response<Body>, BoxError>) -> Option<Unanswered> {
+    match result {
+        Ok(response) if response.status() == StatusCode::BAD_GATEWAY => {
+            response.extensions().get::<Unanswered>().copied()
+        }
+        Ok(_) => None,
+        Err(error) => Unanswered::of(&**error),
+    }
+}
+
+/// The request to send to another instance after a failure at `stage`, if the rule
+/// allows it and another instance has a free slot. The failed instance leaves the
+/// set either way. The permit is shared only with the failed attempt's hold, which is
+/// gone by now; were it still shared, the request is not retried.
+fn retry(
+    stage: Unanswered,
+    permit: &mut Option<Arc<Permit>>,
+    replay: &mut Option<Replay>,
+    retries: &mut u32,
+) -> Option<Request<Body>> {
+    let method = replay.as_ref().map(Replay::method);
+    let allowed = may_retry(
+        method.unwrap_or(&http::Method::POST),
+        method.is_some(),
+        stage,
+    );
+    if !allowed || *retries >= MAX_RETRIES {
+        return None;
+    }
+    let shared = permit.as_mut()?;
+    let instance = Arc::get_mut(shared)?.move_off()?;
+    *retries += 1;
+    debug!(%instance, ?stage, attempt = *retries + 1, "forward failed before an answer; sending to another instance");
+    let mut request = replay.take()?.request();
+    *replay = Replay::of(&request);
+    request.extensions_mut().insert(Destination(instance));
+    ConnectionHold::attach(request.extensions_mut(), shared.clone());
+    Some(request)
 }
 
 impl<S> Service<Request<Body>> for Throttle<S>
@@ -173,13 +228,13 @@ where
 
     fn call(&mut self, request: Request<Body>) -> ResponseFuture {
         let inner = self.inner.clone();
-        let call: Call = Box::new(move |request| Box::pin(inner.oneshot(request)));
+        let call: Call = Box::new(move |request| Box::pin(inner.clone().oneshot(request)));
         let admission = Box::pin(admit(self.registry.clone(), request));
         ResponseFuture {
-            state: State::Admitting {
-                admission,
-                call: Some(call),
-            },
+            state: State::Admitting(admission),
+            call,
+            replay: None,
+            retries: 0,
         }
     }
 }

@@ -396,3 +396,26 @@ fn the_default_config_is_valid_and_zero_bounds_are_not() {
     };
     assert!(zero.validate().is_err(), "nothing could ever wait");
 }
+
+#[test]
+fn an_ejected_instance_is_never_picked_until_an_update_lists_it_again() {
+    let mut machine = throttler(1);
+    let backends = Backends {
+        healthy: pods(3),
+        failure: None,
+    };
+    machine.update(&backends, lone());
+    assert_eq!(machine.capacity(), 3);
+    assert_eq!(machine.enter(0), Entry::Admitted);
+    let failed = machine.pick(&mut rng()).expect("a free instance");
+    machine.eject(failed);
+    assert_eq!(machine.capacity(), 2, "capacity follows the smaller set");
+    assert_eq!(machine.balancer().in_flight(failed), 0, "its slot is freed");
+    for _ in 0..2 {
+        let picked = machine.pick(&mut rng()).expect("the others have slots");
+        assert_ne!(picked, failed, "the failed instance is out of the set");
+    }
+    machine.update(&backends, lone());
+    assert_eq!(machine.capacity(), 3, "probed healthy again, it is back");
+    assert!(machine.balancer().assigned().contains(&failed));
+}
