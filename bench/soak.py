@@ -8,8 +8,9 @@ served with bench/soak/config.yaml (scale-to-zero grace period 2 s). Each cycle:
 
 * burst: `--clients` closed-loop clients (20) send `GET /` for `--burst-seconds` (30;
   quick 10), each on a keep-alive connection opened for the burst (a new one every
-  RECONNECT_EVERY requests, so accepts are part of the load); the first requests find
-  the revision at zero and are held by the activator while it cold-starts;
+  RECONNECT_EVERY requests, so accepts are part of the load); all clients connect first
+  and send their first request together, so the burst arrives at once at a revision at
+  zero and the activator holds it while the revision cold-starts;
 * idle: no request until the server runs no instance of the revision (the process tree
   of `knserve serve` holds no `helloworld`; `--zero-timeout` 60 s), then `--settle` (3 s)
   more, so the next burst starts cold again.
@@ -25,7 +26,8 @@ Non-2xx answers (status, first 200 bytes of body) and connection errors are samp
 
 Writes OUT/soak-<UTC stamp>.json (the series, cycles, samples, summary) and .md, and exits
 non-zero if any request failed (non-2xx or connection error), a cycle did not reach zero,
-fewer than two cycles ran, the server died, or the server's RSS at zero after the last
+a burst had no request held for a cold start (`knserve_cold_start_seconds_count` did not
+grow: it did not start at zero), fewer than two cycles ran, the server died, or the server's RSS at zero after the last
 cycle exceeds that after the first by more than `--rss-bound-mib` (20). The first cycle is
 the baseline rather than the RSS before any load, because the first cold start and burst
 size the allocator's arenas, connection pools and the instance's log buffer once.
@@ -218,8 +220,15 @@ class Load:
     def _connect(self):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
 
-    def _client(self, tally, until, t0, latencies):
+    def _client(self, tally, until, t0, latencies, start):
         conn, sent = self._connect(), 0
+        try:
+            conn.connect()
+        except OSError as e:
+            tally.errors += 1
+            self._failed(f"connection: {type(e).__name__}",
+                         {"t_s": round(time.monotonic() - t0, 3), "error": str(e)[:200]})
+        start.wait()
         while time.monotonic() < until:
             start = time.monotonic()
             try:
@@ -247,10 +256,12 @@ class Load:
         conn.close()
 
     def burst(self, seconds, t0):
-        """All clients for `seconds`; latencies (s) of the answered requests, per client."""
+        """All clients for `seconds`, each connected first and all sending their first
+        request together; latencies (s) of the answered requests, per client."""
         until = time.monotonic() + seconds
         latencies = [[] for _ in self.tallies]
-        threads = [threading.Thread(target=self._client, args=(t, until, t0, lat), daemon=True)
+        start = threading.Barrier(len(self.tallies))
+        threads = [threading.Thread(target=self._client, args=(t, until, t0, lat, start), daemon=True)
                    for t, lat in zip(self.tallies, latencies)]
         for t in threads:
             t.start()
@@ -321,7 +332,7 @@ def run(args, workdir):
         time.sleep(args.settle)
         sampler.rss_start = status_field(server.proc.pid, "VmRSS")
         budget_end = time.monotonic() + args.minutes * 60
-        est_idle = 20.0
+        est_idle = first_zero_s + args.settle
         while True:
             left = budget_end - time.monotonic()
             if len(cycles) >= 2 and left < args.burst_seconds + est_idle:
@@ -341,6 +352,9 @@ def run(args, workdir):
             if to_zero is not None:
                 time.sleep(args.settle)
                 est_idle = max(est_idle, to_zero + args.settle)
+            if metrics_after.get("knserve_cold_start_seconds_count", 0) <= metrics_before.get(
+                    "knserve_cold_start_seconds_count", 0):
+                errors.append(f"cycle {i}: no request was held for a cold start (the burst did not start at zero)")
             flat = [x for lat in latencies for x in lat]
             firsts = [lat[0] for lat in latencies if lat]
             cycles.append({
