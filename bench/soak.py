@@ -298,10 +298,10 @@ def wait_zero(server, timeout):
     """Seconds until the server runs no instance, or None after `timeout`."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if server.instances() == 0:
-            return time.monotonic() - start
         if not server.alive():
             return None
+        if server.instances() == 0:
+            return time.monotonic() - start
         time.sleep(0.25)
     return None
 
@@ -352,7 +352,7 @@ def run(args, workdir):
             if to_zero is not None:
                 time.sleep(args.settle)
                 est_idle = max(est_idle, to_zero + args.settle)
-            if metrics_after.get("knserve_cold_start_seconds_count", 0) <= metrics_before.get(
+            if metrics_after and metrics_after.get("knserve_cold_start_seconds_count", 0) <= metrics_before.get(
                     "knserve_cold_start_seconds_count", 0):
                 errors.append(f"cycle {i}: no request was held for a cold start (the burst did not start at zero)")
             flat = [x for lat in latencies for x in lat]
@@ -379,9 +379,9 @@ def run(args, workdir):
                   f"{c['errors']} connection errors, peak {peak} instances, "
                   f"to zero {c['to_zero_s']} s, RSS at zero {c['rss_kib_at_zero']} KiB", flush=True)
             if to_zero is None:
-                errors.append(f"cycle {i}: still {server.instances()} instances {args.zero_timeout} s after the burst"
-                              if server.alive() else f"cycle {i}: the knserve server exited")
-                break
+                if server.alive():
+                    errors.append(f"cycle {i}: still {server.instances()} instances {args.zero_timeout} s after the burst")
+                break  # a dead server is reported below
     finally:
         sampler.stopping.set()
         sampler.join()
@@ -410,7 +410,7 @@ def summarise(args, sampler, cycles, first_zero_s, load):
                 "max": max((r["fds"] for r in rows if r["fds"] is not None), default=None)},
         "threads_max": max((r["threads"] for r in rows if r["threads"] is not None), default=None),
     }
-    if len(cycles) >= 2:
+    if len(cycles) >= 2 and None not in (cycles[0]["rss_kib_at_zero"], cycles[-1]["rss_kib_at_zero"]):
         s["rss_kib"]["first_cycle_at_zero"] = cycles[0]["rss_kib_at_zero"]
         s["rss_kib"]["growth_first_to_last_cycle"] = cycles[-1]["rss_kib_at_zero"] - cycles[0]["rss_kib_at_zero"]
         s["fds"]["at_zero_first_last"] = [fds_at(rows, cycles[0]), fds_at(rows, cycles[-1])]
@@ -439,7 +439,7 @@ def markdown(record):
            f"{cfg['burst_seconds']} s, then idle until no instance runs, + {cfg['settle_s']} s.", "",
            f"- duration {s['duration_s']:.0f} s (of which load {s['load_s']:.0f} s), {s['cycles']} cycles; "
            f"revision reached zero after {s['cycles_to_zero']} of {s['cycles']} bursts "
-           f"(after {', '.join(str(x) for x in s['to_zero_s'])} s)",
+           f"(after {', '.join(str(x) if x is not None else 'never' for x in s['to_zero_s'])} s)",
            f"- requests {s['requests']}: {s['ok']} 2xx, {s['non2xx']} non-2xx, {s['errors']} connection errors",
            f"- server RSS (MiB): start {mib(s['rss_kib']['start'])} (at zero before any load), "
            f"first cycle at zero {mib(s['rss_kib'].get('first_cycle_at_zero'))}, "
@@ -463,6 +463,8 @@ def markdown(record):
             "two cores as the server and its instances), for context only.", ""]
     for kind, entry in record["failures"].items():
         out.append(f"- {kind}: {entry['count']}, e.g. {json.dumps(entry['samples'][:3])}")
+    if record["failures"]:
+        out.append("")
     out.append("**PASSED**" if not record["errors"] else "**FAILED**:\n\n" + "\n".join(f"- {e}" for e in record["errors"]))
     return "\n".join(out) + "\n"
 
@@ -503,6 +505,8 @@ def main():
         errors.append(f"{summary['non2xx']} non-2xx answers and {summary['errors']} connection errors")
     if len(cycles) < 2:
         errors.append(f"only {len(cycles)} cycles ran; RSS growth needs two")
+    elif "growth_first_to_last_cycle" not in summary["rss_kib"]:
+        errors.append("the server's RSS could not be read at zero after the first and the last cycle")
     growth = summary["rss_kib"].get("growth_first_to_last_cycle")
     if growth is not None and growth > summary["rss_bound_kib"]:
         errors.append(f"server RSS at zero grew {growth / 1024:.1f} MiB from the first cycle to the last "
