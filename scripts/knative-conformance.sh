@@ -7,7 +7,7 @@
 #   scripts/knative-conformance.sh path    print the cache directory if built, else exit 1
 #
 # What is built, into ${XDG_CACHE_HOME:-$HOME/.cache}/knserve-knative/conformance-<hash>
-# (<hash> that of this script, so a change rebuilds and nothing else does; `conformance`
+# (<hash> that of this script, so a change to it rebuilds and nothing else does; `conformance`
 # links to the latest):
 #   bin/api-v1.test, bin/runtime.test   knative.dev/serving@v0.50.0 test/conformance/{api/v1,runtime}
 #   bin/ingress.test                    knative.dev/networking (the version serving pins)
@@ -25,7 +25,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SERVING_VERSION=v0.50.0
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/knserve-knative"
-hash=$(sha256sum "$here/knative-conformance.sh" "$here/kube-testenv.sh" | sha256sum | cut -c1-16)
+hash=$(sha256sum "$here/knative-conformance.sh" | cut -c1-16)
 out="$cache_root/conformance-$hash"
 T0=$SECONDS
 log() { echo "knative-conformance [$((SECONDS - T0))s]: $*" >&2; }
