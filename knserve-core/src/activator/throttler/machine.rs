@@ -34,7 +34,8 @@ pub enum Wake {
 /// balancer over this activator's instances.
 ///
 /// States: the breaker's tokens (`capacity` of §3.3, recomputed on each
-/// [`update`](Self::update)); the waiters, each with its declared body bytes; the
+/// [`update`](Self::update)); the waiters, each with its declared body bytes or the
+/// bytes of its streamed body read while it waits ([`buffer`](Self::buffer)); the
 /// balancer's instances; and the failure reason, if the control side reported one.
 /// Flow: [`enter`](Self::enter) → `Admitted` | `Queued(id)` | `Refused`; an admitted
 /// request [`pick`](Self::pick)s an instance and, when it ends,
@@ -42,7 +43,7 @@ pub enum Wake {
 /// [`cancel`](Self::cancel)led; steps that free capacity return [`Wake`]s.
 ///
 /// Guarantees: at most `capacity` requests hold tokens; waiters are woken oldest first;
-/// at most `max_waiting` wait and their declared bytes stay within
+/// at most `max_waiting` wait and their declared and buffered bytes stay within
 /// `max_waiting_bytes`; while a failure is reported nothing waits and nothing enters.
 /// The CC = 0 "infinite" breaker is the same breaker, binary: capacity 0 with no
 /// instance, `2^31 − 1` with any. Its queue, unlimited in Knative, is bounded here too.
@@ -105,7 +106,7 @@ impl Throttler {
         self.breaker.waiting()
     }
 
-    /// Body bytes the waiting requests declared.
+    /// Body bytes the waiting requests declared or hold in memory.
     pub fn waiting_bytes(&self) -> u64 {
         self.waiting_bytes
     }
@@ -178,6 +179,30 @@ impl Throttler {
         }
         let next = self.breaker.release();
         self.wake(next.into_iter().collect())
+    }
+
+    /// A waiter read `bytes` more of its streamed body into memory (a body of unknown
+    /// length counts nothing on [`enter`](Self::enter)): they count against
+    /// `max_waiting_bytes` until it leaves the queue. Past the bound it is cancelled
+    /// and refused. A request that no longer waits counts nothing more.
+    pub fn buffer(&mut self, id: WaiterId, bytes: u64) -> Result<(), Refusal> {
+        let Some(held) = self.waiters.get(&id).copied() else {
+            return Ok(());
+        };
+        let limit = self.config.max_waiting_bytes;
+        if self.waiting_bytes.saturating_add(bytes) > limit {
+            let refusal = Refusal::BytesFull {
+                revision: self.revision.clone(),
+                buffered: self.waiting_bytes - held,
+                request: held.saturating_add(bytes),
+                limit,
+            };
+            self.cancel(id);
+            return Err(refusal);
+        }
+        self.waiters.insert(id, held + bytes);
+        self.waiting_bytes += bytes;
+        Ok(())
     }
 
     /// A waiter gave up; false if it no longer waits (it was woken first).

@@ -24,6 +24,7 @@
 //! the ClusterIP tracker and its capacity rule (§3.3, §3.6 step 6) are not needed.
 
 mod balancer;
+mod buffer;
 mod capacity;
 mod config;
 mod machine;

@@ -3,8 +3,11 @@
 
 use std::{
     collections::HashMap,
+    future::{Future, poll_fn},
     net::SocketAddr,
+    pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll, ready},
     time::Duration,
 };
 
@@ -12,8 +15,9 @@ use rand::rngs::SmallRng;
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use super::{Entry, Refusal, Throttler, Wake};
+use super::{Entry, Refusal, Throttler, Wake, buffer::Reader};
 use crate::activator::{Backends, Membership};
+use crate::net::Body;
 use crate::queue::WaiterId;
 
 /// The machine and the channels that wake its waiters; every step and the delivery of
@@ -76,9 +80,17 @@ impl Revision {
     /// Waits for a revision token and an instance: the admission loop of §3.3. A
     /// request that gets a token but finds no instance with a free slot (capacity
     /// fell while it waited) gives the token back and enters again.
-    pub(super) async fn admit(self: &Arc<Self>, body_bytes: u64) -> Result<Permit, Refusal> {
+    ///
+    /// `streamed` is the body of a request that declares no length: if the request
+    /// has to wait, the body is read into memory meanwhile and counted (see
+    /// [`Throttler::buffer`]); a request admitted at once leaves it untouched.
+    pub(super) async fn admit(
+        self: &Arc<Self>,
+        body_bytes: u64,
+        mut streamed: Option<&mut Body>,
+    ) -> Result<Permit, Refusal> {
         loop {
-            let mut permit = self.token(body_bytes).await?;
+            let mut permit = self.token(body_bytes, streamed.as_deref_mut()).await?;
             let instance = {
                 let mut state = self.lock();
                 let State { machine, rng, .. } = &mut *state;
@@ -94,7 +106,11 @@ impl Revision {
         }
     }
 
-    async fn token(self: &Arc<Self>, body_bytes: u64) -> Result<Permit, Refusal> {
+    async fn token(
+        self: &Arc<Self>,
+        body_bytes: u64,
+        streamed: Option<&mut Body>,
+    ) -> Result<Permit, Refusal> {
         let (id, receiver, max_wait) = {
             let mut state = self.lock();
             match state.machine.enter(body_bytes) {
@@ -112,7 +128,12 @@ impl Revision {
             id,
             receiver: Some(receiver),
         };
-        waiter.wait(max_wait).await
+        let mut reader = streamed.map(Reader::new);
+        let result = waiter.wait(max_wait, reader.as_mut()).await;
+        if let Some(reader) = reader {
+            reader.finish();
+        }
+        result
     }
 
     /// Takes `failed` out of the set and picks another instance for a request that
@@ -141,12 +162,16 @@ struct Waiter {
 }
 
 impl Waiter {
-    async fn wait(mut self, max_wait: Option<Duration>) -> Result<Permit, Refusal> {
-        let receiver = self.receiver.as_mut().expect("a waiter waits once");
+    async fn wait(
+        mut self,
+        max_wait: Option<Duration>,
+        mut reader: Option<&mut Reader<'_>>,
+    ) -> Result<Permit, Refusal> {
+        let woken = poll_fn(|cx| self.poll_wake(cx, reader.as_deref_mut()));
         let wake = match max_wait {
-            None => receiver.await.ok(),
-            Some(limit) => match tokio::time::timeout(limit, receiver).await {
-                Ok(wake) => wake.ok(),
+            None => woken.await?,
+            Some(limit) => match tokio::time::timeout(limit, woken).await {
+                Ok(wake) => wake?,
                 Err(_elapsed) => self.time_out()?,
             },
         };
@@ -159,6 +184,40 @@ impl Waiter {
                 reason: "the throttler dropped the request".into(),
             })),
         }
+    }
+
+    /// The wake, if one came; meanwhile the body being read, frame by frame, each
+    /// counted before the next is read.
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut reader: Option<&mut Reader<'_>>,
+    ) -> Poll<Result<Option<Wake>, Refusal>> {
+        loop {
+            let receiver = self.receiver.as_mut().expect("a waiter waits once");
+            if let Poll::Ready(wake) = Pin::new(receiver).poll(cx) {
+                return Poll::Ready(Ok(wake.ok()));
+            }
+            let Some(reader) = reader.as_deref_mut() else {
+                return Poll::Pending;
+            };
+            let Some(bytes) = ready!(reader.poll_read(cx)) else {
+                return Poll::Pending;
+            };
+            if let Err(refusal) = self.buffer(bytes) {
+                return Poll::Ready(Err(refusal));
+            }
+        }
+    }
+
+    /// Counts `bytes` more read of the body; past the bound the waiter leaves the
+    /// queue refused.
+    fn buffer(&mut self, bytes: u64) -> Result<(), Refusal> {
+        let mut state = self.revision.lock();
+        state.machine.buffer(self.id, bytes).inspect_err(|_| {
+            state.waiters.remove(&self.id);
+            self.receiver = None;
+        })
     }
 
     /// The wait bound passed: refused if still queued, else the wake that beat it.

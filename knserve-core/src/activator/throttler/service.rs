@@ -254,7 +254,9 @@ async fn admit(
         let text = format!("revision {key} has no throttler yet");
         return Err(text_response(StatusCode::SERVICE_UNAVAILABLE, text));
     };
-    let permit = match revision.admit(declared_body_bytes(&request)).await {
+    let declared = body_size(&request);
+    let streamed = declared.is_none().then(|| request.body_mut());
+    let permit = match revision.admit(declared.unwrap_or(0), streamed).await {
         Ok(permit) => Arc::new(permit),
         Err(refusal) => {
             debug!(revision = %key, %refusal, "throttler refused");
@@ -269,14 +271,19 @@ async fn admit(
     Ok(Admitted { request, permit })
 }
 /// The body bytes a request declares: its exact size when the body knows it, else its
-/// `Content-Length`, else 0 — a streamed body of unknown length counts as empty, since
-/// nothing is read from it while it waits (its bytes stay in the connection's buffers).
+/// `Content-Length`, else 0. A streamed body of unknown length (chunked) counts as
+/// empty on entry; if the request has to wait, the throttler reads it into memory
+/// and counts the bytes read (see [`Throttler::buffer`](super::Throttler::buffer)).
 pub fn declared_body_bytes(request: &Request<Body>) -> u64 {
-    request.body().size_hint().exact().unwrap_or_else(|| {
+    body_size(request).unwrap_or(0)
+}
+
+/// The exact size of the body, else its `Content-Length`; `None` when neither is known.
+fn body_size(request: &Request<Body>) -> Option<u64> {
+    request.body().size_hint().exact().or_else(|| {
         request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse().ok())
-            .unwrap_or(0)
     })
 }
