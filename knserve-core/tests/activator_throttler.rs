@@ -262,6 +262,103 @@ async fn a_content_length_counts_when_the_body_size_is_unknown() {
     assert!(text.contains("11 in this request"), "{text}");
 }
 
+/// A streamed body of unknown length (as a chunked request's) made of `chunks`, then
+/// never ending when `open`, so that nothing but the throttler's reading moves it.
+fn chunked(chunks: &'static [&'static str], open: bool) -> Body {
+    use futures_util::StreamExt;
+    let frames = futures_util::stream::iter(
+        chunks
+            .iter()
+            .map(|chunk| Ok::<_, BoxError>(http_body::Frame::data(bytes::Bytes::from(*chunk)))),
+    );
+    let rest = futures_util::stream::pending().take(usize::from(open));
+    BodyExt::boxed_unsync(http_body_util::StreamBody::new(frames.chain(rest)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_chunked_body_past_the_byte_bound_is_refused() {
+    let config = ThrottlerConfig {
+        max_waiting_bytes: 10,
+        ..ThrottlerConfig::default()
+    };
+    let rig = Rig::new(1, config, &[]);
+    let _waiting = rig.send(net::full("0123"));
+    settle().await;
+    let sent = rig.send(chunked(&["abc", "def", "ghi"], true));
+    let (status, text) = tokio::time::timeout(Duration::from_secs(1), answer(sent))
+        .await
+        .expect("refused while waiting, not left waiting");
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "4 declared + 3 + 3 read fit in 10, the third chunk does not"
+    );
+    assert_eq!(
+        text,
+        "pending request bytes full for revision default/hello-00001 \
+         (4 bytes waiting, 9 in this request, limit 10)"
+    );
+    assert_eq!(
+        (rig.load().waiting, rig.load().waiting_bytes),
+        (1, 4),
+        "the refused request's bytes are released"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_chunked_body_within_the_bound_is_counted_then_forwarded_intact() {
+    let config = ThrottlerConfig {
+        max_waiting_bytes: 10,
+        ..ThrottlerConfig::default()
+    };
+    let mut rig = Rig::new(1, config, &[]);
+    let sent = rig.send(chunked(&["abc", "defg"], false));
+    settle().await;
+    assert_eq!(
+        (rig.load().waiting, rig.load().waiting_bytes),
+        (1, 7),
+        "the body read while waiting counts"
+    );
+    rig.backends.send_replace(Backends::healthy(vec![pod(1)]));
+    let (request, reply) = rig
+        .forwarded()
+        .await
+        .expect("forwarded once a backend exists");
+    assert_eq!(rig.load().waiting_bytes, 0, "released on leaving the queue");
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(
+        &body[..],
+        b"abcdefg",
+        "every chunk reaches the instance in order"
+    );
+    reply.send_response(net::text_response(StatusCode::OK, "done"));
+    assert_eq!(answer(sent).await, (StatusCode::OK, "done".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chunked_body_admitted_at_once_is_not_read() {
+    let config = ThrottlerConfig {
+        max_waiting_bytes: 1,
+        ..ThrottlerConfig::default()
+    };
+    let mut rig = Rig::new(1, config, &[pod(1)]);
+    let _sent = rig.send(chunked(&["more than one byte"], true));
+    let (request, _reply) = rig.forwarded().await.expect("capacity: forwarded at once");
+    let mut body = request.into_body();
+    let frame = body.frame().await.expect("a frame").expect("no error");
+    assert_eq!(
+        frame.into_data().ok().as_deref(),
+        Some(&b"more than one byte"[..]),
+        "the instance reads the body itself; nothing was taken from it"
+    );
+    assert_eq!(rig.load().waiting_bytes, 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_request_waiting_past_the_wait_bound_gets_504() {
     let config = ThrottlerConfig {
