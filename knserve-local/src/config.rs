@@ -28,6 +28,7 @@
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use knserve_core::{
+    activator::throttler::ThrottlerConfig,
     api::{RoutingConfig, ValidationConfig},
     autoscaler::DEFAULT_PROGRESS_DEADLINE,
     config::{
@@ -50,6 +51,11 @@ pub struct LocalConfig {
     /// `crash-loop-failures`: consecutive failed starts after which the revision is
     /// failed and requests waiting for it get 503 with the reason. Default 3.
     pub crash_loop_failures: u32,
+    /// `activator-max-waiting-bytes`: request-body bytes the requests waiting in the
+    /// activator for one revision may hold in total (declared by `Content-Length`, or
+    /// read from a chunked body while waiting); a request past it gets 503. At least
+    /// 1. Default 64 MiB.
+    pub activator_max_waiting_bytes: u64,
 }
 
 impl LocalConfig {
@@ -60,6 +66,7 @@ impl LocalConfig {
         "restart-initial-backoff",
         "restart-max-backoff",
         "crash-loop-failures",
+        "activator-max-waiting-bytes",
     ];
 
     fn from_map(data: &BTreeMap<String, String>) -> Result<Self, InvalidConfig> {
@@ -70,11 +77,23 @@ impl LocalConfig {
                 .duration("restart-initial-backoff", defaults.restart_initial_backoff)?,
             restart_max_backoff: p.duration("restart-max-backoff", defaults.restart_max_backoff)?,
             crash_loop_failures: p.count("crash-loop-failures", defaults.crash_loop_failures)?,
+            activator_max_waiting_bytes: max_waiting_bytes(
+                &p,
+                defaults.activator_max_waiting_bytes,
+            )?,
         };
         if config.crash_loop_failures == 0 {
             return Err(p.invalid("crash-loop-failures", "0", "must be at least 1"));
         }
         Ok(config)
+    }
+
+    /// The activator throttler's bounds these settings give.
+    pub fn throttler(&self) -> ThrottlerConfig {
+        ThrottlerConfig {
+            max_waiting_bytes: self.activator_max_waiting_bytes,
+            ..ThrottlerConfig::default()
+        }
     }
 }
 
@@ -84,8 +103,21 @@ impl Default for LocalConfig {
             restart_initial_backoff: Duration::from_secs(1),
             restart_max_backoff: Duration::from_secs(30),
             crash_loop_failures: 3,
+            activator_max_waiting_bytes: ThrottlerConfig::default().max_waiting_bytes,
         }
     }
+}
+
+fn max_waiting_bytes(
+    p: &Parser<'_, BTreeMap<String, String>>,
+    default: u64,
+) -> Result<u64, InvalidConfig> {
+    let key = "activator-max-waiting-bytes";
+    let value = p.int(key, i64::try_from(default).unwrap_or(i64::MAX), 64)?;
+    u64::try_from(value)
+        .ok()
+        .filter(|&bytes| bytes >= 1)
+        .ok_or_else(|| p.invalid(key, p.raw(key).unwrap_or_default(), "must be at least 1"))
 }
 
 /// What the local backend reads of `config-deployment`. Its other keys (the
@@ -371,6 +403,29 @@ mod tests {
                     .to_string();
             assert!(
                 error.contains("config-deployment") && error.contains("progress-deadline"),
+                "{bad} is refused naming the map and key: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn activator_max_waiting_bytes_bounds_the_throttler_and_must_be_positive() {
+        assert_eq!(
+            ServerConfig::default().local.throttler(),
+            ThrottlerConfig::default(),
+            "the default is the throttler's"
+        );
+        let config =
+            ServerConfig::parse("knserve:\n  activator-max-waiting-bytes: 4096\n").unwrap();
+        assert_eq!(config.local.throttler().max_waiting_bytes, 4096);
+        for bad in ["0", "-1", "4k"] {
+            let error = ServerConfig::parse(&format!(
+                "knserve:\n  activator-max-waiting-bytes: \"{bad}\"\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("knserve") && error.contains("activator-max-waiting-bytes"),
                 "{bad} is refused naming the map and key: {error}"
             );
         }

@@ -166,13 +166,15 @@ impl Server {
             );
         }
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (activator, stats) =
-            datapath::Activator::start(&options.config.routing.network.cluster_domain)
-                .await
-                .map_err(|source| StartError::Bind {
-                    address: local,
-                    source,
-                })?;
+        let (activator, stats) = datapath::Activator::start(
+            &options.config.routing.network.cluster_domain,
+            options.config.local.throttler(),
+        )
+        .await
+        .map_err(|source| StartError::Bind {
+            address: local,
+            source,
+        })?;
         let (runtime, tables, hops) = Runtime::start(
             options.config,
             options.state.clone(),

@@ -359,15 +359,17 @@ pub struct Activator {
 impl Activator {
     /// Binds the activator on loopback and starts it; the receiver gets the stats it
     /// reports for the autoscaler (the requests it holds or proxies, per revision).
+    /// `throttler` bounds what waits for each revision.
     pub async fn start(
         cluster_domain: &str,
+        throttler: ThrottlerConfig,
     ) -> std::io::Result<(Self, mpsc::Receiver<(RevisionKey, Stat)>)> {
         let backends = HealthyBackends::default();
         let peers = LocalPeers::new();
         let control = ActivatorControl {
             peers: peers.clone(),
             table: RevisionTable::new(),
-            registry: ThrottlerRegistry::new(ThrottlerConfig::default()),
+            registry: ThrottlerRegistry::new(throttler),
             cold_starts: ColdStarts::new(backends.clone()),
             backends,
         };
