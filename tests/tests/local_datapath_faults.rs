@@ -1,6 +1,6 @@
 //! `knserve serve` end to end when the request path meets faults: an instance killed
-//! under load while the activator is on the path, and request bodies that break the
-//! HTTP framing. Each test prints the figures it observed.
+//! under load while the activator is on the path, request bodies that break the
+//! HTTP framing, and chunked bodies past the activator's waiting-bytes bound. Each test prints the figures it observed.
 
 mod support;
 
@@ -18,7 +18,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use self::support::{FAST_CONFIG, Knserve, test_app_service};
+use self::support::{FAST_CONFIG, Knserve, send, test_app_service};
 
 /// Three instances, the activator always on the path (target-burst-capacity -1), and
 /// an app that takes a few milliseconds per request, so requests are in flight on
@@ -177,5 +177,81 @@ async fn a_chunk_size_overflow_is_the_clients_error_and_names_nothing_internal()
     assert!(
         !answer.contains("127.0.0.1") && !answer.contains("talking to"),
         "the answer names no internal address: {answer}"
+    );
+}
+
+/// A chunked POST to `host` of `chunks` chunks of `size` bytes each, closing after.
+fn chunked_post(host: &str, chunks: usize, size: usize) -> Vec<u8> {
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..chunks {
+        request.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        request.extend(std::iter::repeat_n(b'x', size));
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_past_the_waiting_bytes_bound_gets_503_and_the_server_keeps_serving() {
+    let config = format!("{FAST_CONFIG}  activator-max-waiting-bytes: \"1024\"\n");
+    let server = Knserve::start("chunk-bound", &config).await;
+    let yaml = test_app_service(
+        "busy",
+        &[
+            ("autoscaling.knative.dev/min-scale", "1"),
+            ("autoscaling.knative.dev/max-scale", "1"),
+            ("autoscaling.knative.dev/target-burst-capacity", "-1"),
+        ],
+        &[("DELAY_MS", "3000")],
+        "      containerConcurrency: 1\n",
+    );
+    server.apply("busy.yaml", &yaml).await;
+    server
+        .wait_instances("busy-00001", Duration::from_secs(60), |n| n == 1)
+        .await;
+    let host = "busy.default.example.com";
+
+    // One slow request holds the only slot; the chunked ones that follow must wait.
+    let ingress = server.ingress;
+    let slow = tokio::spawn(async move { send(ingress, host, "/").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, answer) = raw(&server, &chunked_post(host, 4, 512)).await;
+    println!("2048 chunked bytes while busy, bound 1024: {status}\n{answer}");
+    assert_eq!(
+        status, 503,
+        "a waiting chunked body past the bound is refused: {answer}"
+    );
+    assert!(
+        answer.contains("pending request bytes full") && answer.contains("limit 1024"),
+        "the answer names the buffered bytes and the bound: {answer}"
+    );
+    assert!(
+        !slow.is_finished(),
+        "the refusal came while the revision was busy"
+    );
+
+    // Within the bound, a chunked body waits and is forwarded once the slot frees.
+    let (status, answer) = raw(&server, &chunked_post(host, 2, 100)).await;
+    println!("200 chunked bytes while busy: {status}\n{answer}");
+    assert_eq!(
+        status, 200,
+        "a chunked body within the bound is served: {answer}"
+    );
+    let (status, _, body) = slow.await.expect("no panic");
+    assert_eq!(
+        status, 200,
+        "the request holding the slot is served: {body}"
+    );
+    let (status, _, body) = server.get(host, "/").await;
+    assert_eq!(
+        status,
+        200,
+        "the server keeps serving: {body}\n{}",
+        server.log()
     );
 }
