@@ -85,6 +85,14 @@ impl Rig {
     }
 }
 
+/// The default bounds with at most `limit` bytes waiting.
+fn byte_bound(limit: u64) -> ThrottlerConfig {
+    ThrottlerConfig {
+        max_waiting_bytes: limit,
+        ..ThrottlerConfig::default()
+    }
+}
+
 /// Lets spawned tasks run until they block.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -219,11 +227,7 @@ async fn a_full_queue_refuses_with_the_count_and_revision() {
 
 #[tokio::test(start_paused = true)]
 async fn waiting_bodies_past_the_byte_bound_are_refused() {
-    let config = ThrottlerConfig {
-        max_waiting_bytes: 10,
-        ..ThrottlerConfig::default()
-    };
-    let rig = Rig::new(1, config, &[]);
+    let rig = Rig::new(1, byte_bound(10), &[]);
     let _waiting = rig.send(net::full("0123456"));
     settle().await;
     let (status, text) = answer(rig.send(net::full("0123"))).await;
@@ -245,11 +249,7 @@ async fn waiting_bodies_past_the_byte_bound_are_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_content_length_counts_when_the_body_size_is_unknown() {
-    let config = ThrottlerConfig {
-        max_waiting_bytes: 10,
-        ..ThrottlerConfig::default()
-    };
-    let rig = Rig::new(1, config, &[]);
+    let rig = Rig::new(1, byte_bound(10), &[]);
     let stream = http_body_util::StreamBody::new(futures_util::stream::empty::<
         Result<http_body::Frame<bytes::Bytes>, BoxError>,
     >());
@@ -277,11 +277,7 @@ fn chunked(chunks: &'static [&'static str], open: bool) -> Body {
 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_chunked_body_past_the_byte_bound_is_refused() {
-    let config = ThrottlerConfig {
-        max_waiting_bytes: 10,
-        ..ThrottlerConfig::default()
-    };
-    let rig = Rig::new(1, config, &[]);
+    let rig = Rig::new(1, byte_bound(10), &[]);
     let _waiting = rig.send(net::full("0123"));
     settle().await;
     let sent = rig.send(chunked(&["abc", "def", "ghi"], true));
@@ -307,11 +303,7 @@ async fn a_waiting_chunked_body_past_the_byte_bound_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_chunked_body_within_the_bound_is_counted_then_forwarded_intact() {
-    let config = ThrottlerConfig {
-        max_waiting_bytes: 10,
-        ..ThrottlerConfig::default()
-    };
-    let mut rig = Rig::new(1, config, &[]);
+    let mut rig = Rig::new(1, byte_bound(10), &[]);
     let sent = rig.send(chunked(&["abc", "defg"], false));
     settle().await;
     assert_eq!(
@@ -342,11 +334,7 @@ async fn a_waiting_chunked_body_within_the_bound_is_counted_then_forwarded_intac
 
 #[tokio::test(start_paused = true)]
 async fn a_chunked_body_admitted_at_once_is_not_read() {
-    let config = ThrottlerConfig {
-        max_waiting_bytes: 1,
-        ..ThrottlerConfig::default()
-    };
-    let mut rig = Rig::new(1, config, &[pod(1)]);
+    let mut rig = Rig::new(1, byte_bound(1), &[pod(1)]);
     let _sent = rig.send(chunked(&["more than one byte"], true));
     let (request, _reply) = rig.forwarded().await.expect("capacity: forwarded at once");
     let mut body = request.into_body();
