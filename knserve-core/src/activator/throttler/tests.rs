@@ -342,6 +342,55 @@ fn the_byte_bound_counts_only_waiting_bodies() {
 }
 
 #[test]
+fn bytes_read_while_waiting_count_until_the_waiter_leaves() {
+    let config = ThrottlerConfig {
+        max_waiting_bytes: 100,
+        ..ThrottlerConfig::default()
+    };
+    let mut throttler = Throttler::new(RevisionKey::new("default", "hello-00001"), 1, config);
+    assert_eq!(throttler.enter(30), Entry::Queued(0));
+    assert_eq!(
+        throttler.enter(0),
+        Entry::Queued(1),
+        "a chunked body declares 0"
+    );
+    assert_eq!(throttler.buffer(1, 50), Ok(()));
+    assert_eq!(throttler.waiting_bytes(), 80);
+    let refusal = throttler
+        .buffer(1, 21)
+        .expect_err("30 + 50 + 21 is past 100");
+    assert!(matches!(
+        refusal,
+        Refusal::BytesFull {
+            buffered: 30,
+            request: 71,
+            limit: 100,
+            ..
+        }
+    ));
+    assert_eq!(
+        (throttler.waiting(), throttler.waiting_bytes()),
+        (1, 30),
+        "the refused waiter left the queue with its bytes"
+    );
+    assert_eq!(throttler.enter(0), Entry::Queued(2));
+    assert_eq!(throttler.buffer(2, 70), Ok(()));
+    let wakes = throttler.update(&Backends::healthy(pods(1)), lone());
+    assert_eq!(wakes, vec![(0, Wake::Admitted)]);
+    assert_eq!(
+        throttler.waiting_bytes(),
+        70,
+        "the woken waiter's bytes are released"
+    );
+    assert_eq!(
+        throttler.buffer(0, 1_000),
+        Ok(()),
+        "a request no longer waiting counts nothing more"
+    );
+    assert_eq!(throttler.waiting_bytes(), 70);
+}
+
+#[test]
 fn a_failure_refuses_waiters_and_new_requests_until_backends_change() {
     let mut throttler = throttler(1);
     throttler.enter(0);
