@@ -355,6 +355,17 @@ install_runc() {
 # The two images' programs: pause (the sandbox's process: sleeps, reaps zombies, exits on
 # INT/TERM) and smoke (an HTTP server answering "ok <hostname>" on :8080, relaying /kubernetes and
 # /fetch?url=). Static, no cgo.
+install_host_tools() { # what the node uses from the machine: iptables (kube-proxy), ip and nsenter
+  local missing=()
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v nsenter >/dev/null || missing+=(util-linux)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian's ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \
+    || { log "the node needs ${missing[*]} (apt-get install ${missing[*]})"; return 1; }
+}
+
 install_registry() { # the CNCF distribution server from Debian's docker-registry, copied beside the node
   if [ ! -x /usr/bin/docker-registry ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >&2 \
@@ -551,6 +562,8 @@ PY
 
 build_node() {
   build >&2
+  install_host_tools
+  [ -x "$NODE_BIN/registry" ] || { mkdir -p "$NODE_BIN"; install_registry; }
   if node_cache_ready; then log "cached node binaries in $NODE_BIN"; return 0; fi
   mkdir -p "$NODE_BIN" "$NODE_SRC"
   log "building the node into $NODE_BIN"
@@ -1442,7 +1455,6 @@ smoke_reaches_api() { # the pod's in-cluster GET /version, relayed by the smoke 
 
 up_node() {
   build_node >&2
-  command -v ip >/dev/null && command -v nsenter >/dev/null || { log "up-node needs ip (iproute2) and nsenter"; return 1; }
   RUN=$(mktemp -d "${TMPDIR:-/tmp}/kube-testenv-node.XXXXXX"); chmod 711 "$RUN"
   local id; id=$(basename "$RUN"); id=${id##*.}
   NS="kube-testenv-$id"; CGROOT="kube-testenv-$id"; CNI_NET="kube-testenv"
