@@ -13,9 +13,10 @@
 //!
 //! Which tests run: `KNSERVE_CONFORMANCE` = `all` runs every test of every suite;
 //! `KNSERVE_CONFORMANCE='api-v1=^TestRouteCreation$ runtime=Env'` runs the tests of each
-//! named suite that match its `-test.run` expression; unset, the [`CI_SUBSET`] runs (the
-//! tests knserve-k8s passes today, so that a regression fails the build). Every test's verdict is printed, and the counts are recorded in the results file
-//! (`conformance_<suite>_{passed,failed,skipped}`).
+//! named suite that match its `-test.run` expression; unset, the [`CI_SUBSET`] runs (tests
+//! knserve-k8s passes today, so that a regression fails the build). Every test's verdict
+//! is printed, the suites' output is kept in the run dir while the node runs, and the
+//! counts are recorded in the results file (`conformance_<suite>_{passed,failed,skipped}`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,11 +31,14 @@ use crate::env::Node;
 const CI_SUBSET: [(&str, &str); 2] = [
     (
         "api-v1",
-        "^(TestServiceCreateListAndDelete|TestRouteCreation|TestContainerExitingMsg)$",
+        "^(TestServiceCreateListAndDelete|TestServiceCreateAndUpdate|TestRouteCreation|\
+         TestServiceWithTrafficSplit|TestContainerExitingMsg|TestBlueGreenRoute|\
+         TestServiceAccountValidation)$",
     ),
     (
         "runtime",
-        "^(TestMustEnvVars|TestShouldEnvVars|TestCmdArgs)$",
+        "^(TestMustEnvVars|TestShouldEnvVars|TestCmdArgs|TestMustHaveHeadersSet|\
+         TestShouldHaveHeadersSet)$",
     ),
 ];
 
