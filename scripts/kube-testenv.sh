@@ -1517,8 +1517,12 @@ REG
   done
   log "images imported into containerd's k8s.io namespace"
   # The smoke image also goes to the registry; the peer pod pulls it from there (a pull through
-  # the CRI proves the registry and containerd's hosts.toml).
-  local ctr=("${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io)
+  # the CRI proves the registry and containerd's hosts.toml). It is tagged and pushed from a
+  # containerd namespace of its own: a second name for an image in `k8s.io` can make the CRI's
+  # image store lose the first (seen once in three runs: the smoke pod's `Never` image "not
+  # present").
+  local ctr=("${NSX[@]}" "$NODE_BIN/ctr" --address "$RUN/containerd/containerd.sock" -n kube-testenv)
+  "${ctr[@]}" images import --platform linux/amd64 "$NODE_BIN/images/smoke.tar" >&2
   "${ctr[@]}" images tag --force "$SMOKE_IMAGE" "$NODE_IP:$REGISTRY_PORT/$SMOKE_REPO" >&2
   "${ctr[@]}" images push --plain-http "$NODE_IP:$REGISTRY_PORT/$SMOKE_REPO" >/dev/null
   log "smoke image pushed to the registry as $NODE_IP:$REGISTRY_PORT/$SMOKE_REPO"
