@@ -1500,7 +1500,6 @@ up_node() {
   API_PORT_FIXED=443 DISABLED_ADMISSION=TaintNodesByCondition KWOK_TAINTED=1
   control_plane_up
   wait_for 30 "containerd ready" containerd_ready
-  [ -x "$NODE_BIN/registry" ] || install_registry
   cat > "$RUN/registry.yml" <<REG
 version: 0.1
 log: { level: warn }
