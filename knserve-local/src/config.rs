@@ -56,6 +56,10 @@ pub struct LocalConfig {
     /// read from a chunked body while waiting); a request past it gets 503. At least
     /// 1. Default 64 MiB.
     pub activator_max_waiting_bytes: u64,
+    /// `activator-max-waiting`: requests that may wait in the activator for one
+    /// revision's capacity; the next one gets 503 `pending request queue full`. At
+    /// least 1. Default 10000, the queue depth of Knative's activator breaker.
+    pub activator_max_waiting: u32,
 }
 
 impl LocalConfig {
@@ -67,6 +71,7 @@ impl LocalConfig {
         "restart-max-backoff",
         "crash-loop-failures",
         "activator-max-waiting-bytes",
+        "activator-max-waiting",
     ];
 
     fn from_map(data: &BTreeMap<String, String>) -> Result<Self, InvalidConfig> {
@@ -81,9 +86,14 @@ impl LocalConfig {
                 &p,
                 defaults.activator_max_waiting_bytes,
             )?,
+            activator_max_waiting: p
+                .count("activator-max-waiting", defaults.activator_max_waiting)?,
         };
         if config.crash_loop_failures == 0 {
             return Err(p.invalid("crash-loop-failures", "0", "must be at least 1"));
+        }
+        if config.activator_max_waiting == 0 {
+            return Err(p.invalid("activator-max-waiting", "0", "must be at least 1"));
         }
         Ok(config)
     }
@@ -92,6 +102,7 @@ impl LocalConfig {
     pub fn throttler(&self) -> ThrottlerConfig {
         ThrottlerConfig {
             max_waiting_bytes: self.activator_max_waiting_bytes,
+            max_waiting: self.activator_max_waiting,
             ..ThrottlerConfig::default()
         }
     }
@@ -104,6 +115,7 @@ impl Default for LocalConfig {
             restart_max_backoff: Duration::from_secs(30),
             crash_loop_failures: 3,
             activator_max_waiting_bytes: ThrottlerConfig::default().max_waiting_bytes,
+            activator_max_waiting: ThrottlerConfig::default().max_waiting,
         }
     }
 }
@@ -418,6 +430,22 @@ mod tests {
         let config =
             ServerConfig::parse("knserve:\n  activator-max-waiting-bytes: 4096\n").unwrap();
         assert_eq!(config.local.throttler().max_waiting_bytes, 4096);
+        let config = ServerConfig::parse("knserve:\n  activator-max-waiting: 20\n").unwrap();
+        assert_eq!(config.local.throttler().max_waiting, 20);
+        assert_eq!(
+            ServerConfig::default().local.throttler().max_waiting,
+            10_000
+        );
+        for bad in ["0", "-1", "x"] {
+            let error =
+                ServerConfig::parse(&format!("knserve:\n  activator-max-waiting: \"{bad}\"\n"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                error.contains("knserve") && error.contains("activator-max-waiting"),
+                "{bad} is refused naming the map and key: {error}"
+            );
+        }
         for bad in ["0", "-1", "4k"] {
             let error = ServerConfig::parse(&format!(
                 "knserve:\n  activator-max-waiting-bytes: \"{bad}\"\n"

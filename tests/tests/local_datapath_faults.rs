@@ -255,3 +255,81 @@ async fn a_chunked_body_past_the_waiting_bytes_bound_gets_503_and_the_server_kee
         server.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_container_concurrency_1_waiting_is_bounded_by_count_and_by_the_revision_timeout() {
+    // Knative's activator lets 10,000 requests wait per revision; the bound is set to
+    // 20 here so that a test can pass it, and the revision timeout to 3 s.
+    let config = format!("{FAST_CONFIG}  activator-max-waiting: \"20\"\n");
+    let server = Knserve::start("wait-bound", &config).await;
+    let yaml = test_app_service(
+        "single",
+        &[
+            ("autoscaling.knative.dev/min-scale", "1"),
+            ("autoscaling.knative.dev/max-scale", "1"),
+            ("autoscaling.knative.dev/target-burst-capacity", "-1"),
+        ],
+        &[("DELAY_MS", "400")],
+        "      containerConcurrency: 1\n      timeoutSeconds: 3\n",
+    );
+    server.apply("single.yaml", &yaml).await;
+    server
+        .wait_instances("single-00001", Duration::from_secs(60), |n| n == 1)
+        .await;
+    let host = "single.default.example.com";
+
+    let started = tokio::time::Instant::now();
+    let clients: Vec<_> = (0..120)
+        .map(|_| {
+            let ingress = server.ingress;
+            tokio::spawn(async move {
+                let (status, _, body) = send(ingress, host, "/").await;
+                (status, body, started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.push(client.await.expect("no panic"));
+    }
+    let count = |code: u16| answers.iter().filter(|(s, _, _)| *s == code).count();
+    let (ok, full, timed_out) = (count(200), count(503), count(504));
+    let slowest = answers.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+    println!(
+        "120 clients at containerConcurrency 1, 400 ms per request, max-waiting 20, \
+         timeout 3 s: {ok} x 200, {full} x 503, {timed_out} x 504, last answer after {slowest:?}"
+    );
+    assert_eq!(
+        ok + full + timed_out,
+        answers.len(),
+        "only 200, 503 and 504: {answers:?}"
+    );
+    for (status, body, _) in &answers {
+        match status {
+            503 => assert!(
+                body.contains("pending request queue full"),
+                "a 503 names the full queue: {body}"
+            ),
+            504 => assert!(
+                body.contains("activator request timeout"),
+                "a 504 names the activator's timeout: {body}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(ok >= 2, "requests that reach the slot are served: {ok}");
+    assert!(
+        full >= 120 - 21 - ok,
+        "past 20 waiting (and one in flight), the rest are refused at once: {full} x 503"
+    );
+    assert!(
+        timed_out >= 1,
+        "requests still waiting at the revision timeout get 504"
+    );
+    assert!(
+        slowest < Duration::from_secs(6),
+        "nobody waits much past the 3 s revision timeout: {slowest:?}"
+    );
+    let (status, _, body) = server.get(host, "/").await;
+    assert_eq!(status, 200, "the server keeps serving: {body}");
+}
