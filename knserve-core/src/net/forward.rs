@@ -214,7 +214,7 @@ async fn forward(
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut request));
     // The URI's authority is replaced by the destination below (the client adds that
     // as the Host of a request that has none).
-    fill_host(&mut request, None);
+    fill_host(&mut request);
     *request.uri_mut() = upstream_uri(authority, request.uri()).map_err(ForwardError::BadUri)?;
     // The upstream leg speaks its own protocol whatever the client spoke.
     *request.version_mut() = if h2c {
@@ -285,12 +285,12 @@ pub(super) fn authority(address: SocketAddr) -> Authority {
 }
 
 /// Gives a request without a `Host` header one: the URI's authority (an HTTP/2 request
-/// names its host there), else `fallback`.
-pub(super) fn fill_host(request: &mut Request<Body>, fallback: Option<&Authority>) {
+/// names its host there).
+fn fill_host(request: &mut Request<Body>) {
     if request.headers().contains_key(header::HOST) {
         return;
     }
-    let Some(authority) = request.uri().authority().or(fallback) else {
+    let Some(authority) = request.uri().authority() else {
         return;
     };
     if let Ok(host) = header::HeaderValue::from_str(authority.as_str()) {

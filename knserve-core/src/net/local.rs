@@ -40,12 +40,12 @@ use std::{
 };
 
 use futures_util::FutureExt;
-use http::{Extensions, Request, Response, StatusCode, Uri, Version, header};
+use http::{Extensions, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use tower::{Service, ServiceExt};
 
 use super::{
     Body, BoxError, ConnectionHold, Destination, Forward, HttpService, Unanswered,
-    forward::{ForwardFuture, authority, fill_host, strip_hop_by_hop, wants_upgrade},
+    forward::{ForwardFuture, authority, strip_hop_by_hop, wants_upgrade},
     server::error_response,
 };
 
@@ -56,7 +56,9 @@ pub struct LocalPeers(Arc<Mutex<Table>>);
 
 #[derive(Default)]
 struct Table {
-    peers: HashMap<SocketAddr, (u64, HttpService)>,
+    /// By address: the registration's id, the service, and the address as a `Host`
+    /// value (formatted once here, not per request).
+    peers: HashMap<SocketAddr, (u64, HttpService, HeaderValue)>,
     next: u64,
 }
 
@@ -74,7 +76,9 @@ impl LocalPeers {
         let mut table = self.lock();
         table.next += 1;
         let id = table.next;
-        table.peers.insert(address, (id, service));
+        let host = HeaderValue::try_from(authority(address).as_str())
+            .expect("a formatted socket address is a valid header value");
+        table.peers.insert(address, (id, service, host));
         PeerGuard {
             peers: self.clone(),
             address,
@@ -87,11 +91,11 @@ impl LocalPeers {
         self.lock().peers.contains_key(&address)
     }
 
-    fn get(&self, address: SocketAddr) -> Option<HttpService> {
+    fn get(&self, address: SocketAddr) -> Option<(HttpService, HeaderValue)> {
         self.lock()
             .peers
             .get(&address)
-            .map(|(_, service)| service.clone())
+            .map(|(_, service, host)| (service.clone(), host.clone()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -114,7 +118,7 @@ impl Drop for PeerGuard {
         if table
             .peers
             .get(&self.address)
-            .is_some_and(|(id, _)| *id == self.id)
+            .is_some_and(|(id, _, _)| *id == self.id)
         {
             table.peers.remove(&self.address);
         }
@@ -138,7 +142,7 @@ impl fmt::Debug for LocalPeers {
 }
 
 /// [`Forward`], except that a request whose [`Destination`] is in [`LocalPeers`] is
-/// called in-process (see the [module docs](self) for what the callee sees). Requests
+/// called in-process (the callee sees the request as its server would have given it). Requests
 /// without a `Destination` go to the `Forward`'s own default.
 #[derive(Clone, Debug)]
 pub struct Dispatch {
@@ -164,15 +168,13 @@ impl Service<Request<Body>> for Dispatch {
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let peer = match request.extensions().get::<Destination>() {
-            Some(&Destination(address)) => self.peers.get(address).map(|peer| (address, peer)),
+            Some(&Destination(address)) => self.peers.get(address),
             None => None,
         };
         match peer {
             // A combinator, not an `async` block: a block holding the boxed service
             // trips rustc's higher-ranked lifetime inference on `Send`.
-            Some((address, peer)) => {
-                Box::pin(peer.oneshot(local_request(request, address)).map(answer))
-            }
+            Some((peer, host)) => Box::pin(peer.oneshot(local_request(request, host)).map(answer)),
             None => self.forward.call(request),
         }
     }
@@ -197,10 +199,16 @@ fn answer(result: Result<Response<Body>, BoxError>) -> Result<Response<Body>, Bo
     })
 }
 
-/// `request` as the server of the peer at `address` would have received it.
-fn local_request(mut request: Request<Body>, address: SocketAddr) -> Request<Body> {
+/// `request` as the server of the peer would have received it; `host` is the peer's
+/// address as a `Host` value, the one a client connecting to it would write.
+fn local_request(mut request: Request<Body>, host: HeaderValue) -> Request<Body> {
     if !request.headers().contains_key(header::HOST) {
-        fill_host(&mut request, Some(&authority(address)));
+        let host = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or(host);
+        request.headers_mut().insert(header::HOST, host);
     }
     let (mut parts, body) = request.into_parts();
     let upgrade = wants_upgrade(&parts.headers);
@@ -232,6 +240,10 @@ mod tests {
         "127.0.0.1:9000".parse().unwrap()
     }
 
+    fn host() -> HeaderValue {
+        HeaderValue::from_static("127.0.0.1:9000")
+    }
+
     #[test]
     fn the_peer_sees_origin_form_http11_its_host_and_no_hop_by_hop_headers() {
         let mut request = Request::get("http://hello.example.com/a/b?x=1")
@@ -241,7 +253,7 @@ mod tests {
             .body(super::super::empty())
             .unwrap();
         request.extensions_mut().insert(Destination(address()));
-        let local = local_request(request, address());
+        let local = local_request(request, host());
         assert_eq!(local.uri(), "/a/b?x=1");
         assert_eq!(local.version(), Version::HTTP_11);
         assert_eq!(local.headers()[header::HOST], "hello.example.com");
@@ -256,7 +268,7 @@ mod tests {
     #[test]
     fn without_host_or_authority_the_destination_is_the_host() {
         let request = Request::get("/").body(super::super::empty()).unwrap();
-        let local = local_request(request, address());
+        let local = local_request(request, host());
         assert_eq!(local.headers()[header::HOST], "127.0.0.1:9000");
         assert_eq!(local.uri(), "/");
     }
@@ -286,7 +298,7 @@ mod tests {
             .body(super::super::empty())
             .unwrap();
         ConnectionHold::attach(request.extensions_mut(), Arc::new(()));
-        let local = local_request(request, address());
+        let local = local_request(request, host());
         assert_eq!(local.headers()[header::UPGRADE], "websocket");
         assert_eq!(local.headers()[header::CONNECTION], "Upgrade");
         assert_eq!(local.extensions().get::<ConnectionHold>().unwrap().len(), 1);
