@@ -31,7 +31,10 @@ pub mod router;
 pub mod time;
 pub mod timeout;
 
+pub use self::activator::Activator;
 pub use self::error::{FieldError, InvalidConfig, ValidationErrors};
 pub use self::key::RevisionKey;
 pub use self::orchestrator::Orchestrator;
+pub use self::queue::QueueProxy;
+pub use self::router::Router;
 pub use self::time::Timestamp;

@@ -2,40 +2,22 @@ use super::*;
 use crate::api::{ObjectMeta, Revision, RevisionSpec};
 
 #[test]
-fn a_revision_without_a_name_is_refused_naming_the_field() {
-    let revision = Revision::new(ObjectMeta::named("", "default"), RevisionSpec::default());
-    let error = revision_key(&revision).expect_err("an unnamed revision has no key");
-    assert!(
-        matches!(
-            error,
-            OrchestratorError::MissingField {
-                field: "metadata.name"
-            }
-        ),
-        "the error names metadata.name: {error:?}"
-    );
-    assert_eq!(
-        error.to_string(),
-        "Revision metadata.name must be set to name its workload"
-    );
-}
-
-#[test]
-fn a_revision_without_a_namespace_is_refused_naming_the_field() {
-    let revision = Revision::new(
-        ObjectMeta::named("hello-00001", ""),
-        RevisionSpec::default(),
-    );
-    let error = revision_key(&revision).expect_err("a revision outside a namespace has no key");
-    assert!(
-        matches!(
-            error,
-            OrchestratorError::MissingField {
-                field: "metadata.namespace"
-            }
-        ),
-        "the error names metadata.namespace: {error:?}"
-    );
+fn a_revision_without_a_name_or_namespace_is_refused_naming_the_field() {
+    for (name, namespace, field) in [
+        ("", "default", "metadata.name"),
+        ("hello-00001", "", "metadata.namespace"),
+    ] {
+        let revision = Revision::new(ObjectMeta::named(name, namespace), RevisionSpec::default());
+        let error = revision_key(&revision).expect_err("an incomplete revision has no key");
+        assert!(
+            matches!(error, OrchestratorError::MissingField { field: f } if f == field),
+            "the error names {field}: {error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("Revision {field} must be set to name its workload")
+        );
+    }
 }
 
 #[test]
