@@ -10,6 +10,7 @@
 //!   names, the forwarding client and the accept loop.
 //! - [`queue`], [`activator`], [`router`]: the request path of spec §3–§6, each rule a
 //!   pure state machine with a thin tower layer around it.
+//! - [`orchestrator`]: the [`Orchestrator`] trait, the seam every backend implements.
 //!
 //! Every state machine takes the current [`time::Timestamp`] as an argument; nothing
 //! in this crate reads a clock, spawns a task or owns a socket.
@@ -23,12 +24,17 @@ pub mod error;
 pub mod goparse;
 mod key;
 pub mod net;
+pub mod orchestrator;
 pub mod queue;
 pub mod reconcile;
 pub mod router;
 pub mod time;
 pub mod timeout;
 
+pub use self::activator::Activator;
 pub use self::error::{FieldError, InvalidConfig, ValidationErrors};
 pub use self::key::RevisionKey;
+pub use self::orchestrator::Orchestrator;
+pub use self::queue::QueueProxy;
+pub use self::router::Router;
 pub use self::time::Timestamp;

@@ -1,5 +1,6 @@
 //! The activator's rules and layers (spec §3).
 //!
+//! - [`Activator`]: the whole stack built from an [`ActivatorConfig`], with its handles.
 //! - [`assign_slice`]: which of a revision's instances this activator may send to (§3.5).
 //! - [`Backends`], [`Membership`]: what the control side publishes per revision.
 //! - [`throttler`]: per-revision capacity, waiting and load balancing (§3.3, §3.4).
@@ -8,6 +9,7 @@
 //! - [`report`]: concurrency reporting to the autoscaler (§3.8).
 
 mod backends;
+mod builder;
 pub mod handler;
 pub mod probing;
 pub mod report;
@@ -15,4 +17,5 @@ mod subset;
 pub mod throttler;
 
 pub use self::backends::{Backends, Membership};
+pub use self::builder::{Activator, ActivatorConfig, ActivatorLayers, StatReceiver};
 pub use self::subset::assign_slice;

@@ -12,6 +12,30 @@ use crate::time::Timestamp;
 /// ready counts and reachability, feeds stats, calls [`tick`](Self::tick) every
 /// [`TICK_INTERVAL`](super::TICK_INTERVAL), and hands each changed status to the
 /// revision's [`PodAutoscaler`](super::PodAutoscaler) to apply.
+///
+/// # Example
+/// [`Kpa`](super::Kpa), Knative's pod autoscaler, with one revision at the default
+/// target of 100 concurrent requests per instance:
+///
+/// ```
+/// use knserve_core::{
+///     Timestamp,
+///     autoscaler::{Autoscaler, Kpa, ScalingParams, metrics::Stat},
+///     config::AutoscalerConfig,
+/// };
+///
+/// let mut kpa = Kpa::new();
+/// let params = ScalingParams::from_config(0, &AutoscalerConfig::default());
+/// kpa.upsert(Timestamp::from_secs(0), "hello-00001", params, 1);
+/// let busy = Stat { average_concurrent_requests: 140.0, ..Stat::default() };
+/// for t in 0..4 {
+///     kpa.record(Timestamp::from_secs(t), &"hello-00001", &busy);
+/// }
+/// let mut changed = Vec::new();
+/// kpa.tick(Timestamp::from_secs(4), &mut changed);
+/// assert_eq!(changed.len(), 1, "the first decision is a change");
+/// assert_eq!(changed[0].1.desired, Some(2), "140 concurrent requests need 2 instances");
+/// ```
 pub trait Autoscaler<K> {
     /// Starts scaling `revision` with `ready` instances ready, or applies changed
     /// parameters to a revision already known (its windows keep their data).

@@ -8,8 +8,10 @@
 //! - [`drain`]: health checks, hash probes and graceful drain (§4.2, §4.5).
 //! - [`readiness`]: probing the user app (§4.3).
 //! - [`stack`]: the whole handler chain, as every backend assembles it.
+//! - [`QueueProxy`]: that chain and its handles, built from a [`QueueProxyConfig`].
 
 mod breaker;
+mod builder;
 pub mod drain;
 pub mod limit;
 pub mod readiness;
@@ -18,3 +20,4 @@ pub mod stack;
 pub mod stats;
 
 pub use self::breaker::{Admission, Breaker, WaiterId};
+pub use self::builder::{QueueProxy, QueueProxyConfig};

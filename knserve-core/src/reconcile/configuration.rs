@@ -24,7 +24,8 @@ pub(super) fn reconcile_configuration(set: &mut ServiceSet, now: Option<&str>) {
     );
 }
 
-/// [`reconcile_configuration`] for one Configuration on its own: `revisions` are the
+/// The status reconcile of a Configuration (what `apply` runs for a Service's),
+/// for one Configuration on its own: `revisions` are the
 /// ones it owns, `name_taken` the revision name its current generation asked for but
 /// could not have.
 pub fn configuration_status(

@@ -70,7 +70,8 @@ pub struct Targets<'a> {
     pub owner: &'a str,
 }
 
-/// [`reconcile_route`] for one Route on its own, resolving its targets in `targets`.
+/// The status reconcile of a Route (what `apply` runs for a Service's), for one
+/// Route on its own, resolving its targets in `targets`.
 pub fn route_status(
     route: &mut Route,
     targets: &Targets<'_>,
@@ -289,7 +290,8 @@ pub(super) fn update_routing_states(set: &mut ServiceSet, now: Option<&str>) {
     );
 }
 
-/// [`update_routing_states`] for a Configuration's revisions on their own: `referenced`
+/// The `serving.knative.dev/routingState` labelling `apply` does, for a
+/// Configuration's revisions on their own: `referenced`
 /// are the revision names some Route's status traffic holds.
 pub fn routing_states(
     referenced: &BTreeSet<String>,

@@ -37,7 +37,7 @@ pub(super) fn reconcile_service(set: &mut ServiceSet, now: Option<&str>) {
     );
 }
 
-/// [`reconcile_service`] for one Service on its own, from its Configuration and Route
+/// The status reconcile `apply` runs, for one Service on its own, from its Configuration and Route
 /// as observed; `name_taken` is the revision name its template asked for but could not
 /// have.
 pub fn service_status(

@@ -19,6 +19,33 @@ use crate::net::headers::{KNATIVE_SERVING_DEFAULT_ROUTE, KNATIVE_SERVING_TAG};
 /// This is the ingress's only decision; everything after it (which instance, or the
 /// activator) belongs to the revision. An implementation is pure: the same table, host,
 /// tag and random draws give the same decision.
+///
+/// # Example
+/// [`RouteTable`] is the implementation the ingress uses:
+///
+/// ```
+/// use knserve_core::{
+///     RevisionKey,
+///     api::{ObjectMeta, RoutingConfig},
+///     config::FeaturesConfig,
+///     router::{RouteTable, RouteTraffic, Router, Target},
+/// };
+/// use rand::{SeedableRng, rngs::SmallRng};
+///
+/// let route = RouteTraffic::new(
+///     ObjectMeta::named("hello", "default"),
+///     vec![Target::new("hello-00001", 100)],
+/// );
+/// let (table, errors) =
+///     RouteTable::build(&RoutingConfig::default(), &FeaturesConfig::default(), [route]);
+/// assert!(errors.is_empty(), "{errors:?}");
+///
+/// let mut rng = SmallRng::seed_from_u64(7);
+/// let decision = table.route("Hello.default.svc.cluster.local:80", None, &mut rng)?;
+/// assert_eq!(decision.revision, RevisionKey::new("default", "hello-00001"));
+/// assert!(table.route("nobody.example.com", None, &mut rng).is_err(), "404: no route");
+/// # Ok::<_, knserve_core::router::NoRoute>(())
+/// ```
 pub trait Router {
     /// The revision for a request to `host` (any case, with or without `:port`)
     /// carrying `tag_header` as its `Knative-Serving-Tag` value, and the headers to set

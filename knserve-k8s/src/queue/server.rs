@@ -7,10 +7,11 @@ use http::{Method, Request, StatusCode, header};
 use knserve_core::{
     net::{self, Body, BoxError, Forward, ServeHandle, metrics::RequestMetrics},
     queue::{
-        drain::{DrainHandle, Drainer, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY},
+        self, QueueProxyConfig,
+        drain::{DrainHandle, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY},
         readiness::Readiness,
-        stack::{HttpService, QueueStack},
-        stats::{StatsHandle, prometheus_text, reporter},
+        stack::HttpService,
+        stats::{StatsHandle, prometheus_text},
     },
     timeout::TimeoutLimits,
 };
@@ -78,9 +79,6 @@ impl QueueProxy {
             }
             None => Readiness::always(),
         };
-        let drain = DrainHandle::new(Drainer::new(env.drain_quiet_period));
-        let in_flight = InFlight::new();
-        let stats = StatsHandle::new(env.pod.clone(), REPORTING_PERIOD);
         let labels = [
             ("namespace", env.namespace.as_str()),
             ("configuration", env.configuration.as_str()),
@@ -90,7 +88,28 @@ impl QueueProxy {
         let request_metrics = RequestMetrics::new(labels);
         let (terminating, terminated) = watch::channel(false);
 
-        let serving = serving_stack(env, readiness, &drain, &in_flight, &stats, &request_metrics);
+        let queue = queue::QueueProxy::new(QueueProxyConfig {
+            pod_name: env.pod.clone(),
+            stats_period: REPORTING_PERIOD,
+            drain_quiet_period: env.drain_quiet_period,
+            readiness,
+            limits: TimeoutLimits::from_seconds(
+                env.timeout.as_secs(),
+                env.response_start_timeout.map(|d| d.as_secs()),
+                env.idle_timeout.map(|d| d.as_secs()),
+            ),
+            container_concurrency: env.container_concurrency,
+            // Recorded only when served (OBSERVABILITY_CONFIG's Prometheus request metrics).
+            request_metrics: env
+                .prometheus_request_metrics
+                .then(|| request_metrics.clone()),
+        });
+        let (drain, in_flight, stats) = (
+            queue.drain().clone(),
+            queue.in_flight().clone(),
+            queue.stats().clone(),
+        );
+        let serving = serving_stack(env, &queue);
         let serving = net::serve(bind(env, env.serving_port).await?, serving)
             .map_err(|e| bind_error(env, env.serving_port, e))?;
         let admin = net::serve(
@@ -129,7 +148,7 @@ impl QueueProxy {
             drain,
             in_flight,
             terminating,
-            reporter: tokio::spawn(reporter(stats, REPORTING_PERIOD)),
+            reporter: tokio::spawn(queue.reporter()),
         })
     }
 
@@ -165,36 +184,13 @@ impl QueueProxy {
 }
 
 /// The main handler chain of §4.2, outermost first, in front of a proxy to the app.
-fn serving_stack(
-    env: &QueueEnv,
-    readiness: Readiness,
-    drain: &DrainHandle,
-    in_flight: &InFlight,
-    stats: &StatsHandle,
-    request_metrics: &Arc<RequestMetrics>,
-) -> HttpService {
+fn serving_stack(env: &QueueEnv, queue: &queue::QueueProxy) -> HttpService {
     let app = SocketAddr::from(([127, 0, 0, 1], env.user_port));
     let idle = match env.container_concurrency {
         0 => UNLIMITED_IDLE_CONNECTIONS,
         cc => cc as usize,
     };
-    let stack = QueueStack {
-        drain: drain.clone(),
-        in_flight: in_flight.clone(),
-        stats: stats.clone(),
-        // Recorded only when served (OBSERVABILITY_CONFIG's Prometheus request metrics).
-        metrics: env
-            .prometheus_request_metrics
-            .then(|| request_metrics.clone()),
-        readiness,
-        limits: TimeoutLimits::from_seconds(
-            env.timeout.as_secs(),
-            env.response_start_timeout.map(|d| d.as_secs()),
-            env.idle_timeout.map(|d| d.as_secs()),
-        ),
-        container_concurrency: env.container_concurrency,
-    };
-    stack.wrap(Forward::new(idle, false).to(app))
+    queue.stack().wrap(Forward::new(idle, false).to(app))
 }
 
 /// `GET /wait-for-drain`, the user container's preStop hook (§4.5): drains, answers

@@ -15,7 +15,7 @@
 //! | `GET /v1/services/{ns}/{name}` | | `Service`; 404 |
 //! | `GET /v1/revisions/{ns}/{name}` | | `Revision`; 404 |
 //! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`] once the file is removed; 404; 500 (the Service stays) |
-//! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout|stderr> <line>`; 404 |
+//! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout\|stderr> <line>`; 404 |
 //! | `GET /metrics` | | Prometheus text, no token needed |
 //!
 //! Apply and validate bodies are bounded: at most 4 MiB (413 naming the limit), at most

@@ -29,10 +29,9 @@ use http::{HeaderValue, Request, Response};
 use knserve_core::{
     RevisionKey,
     activator::{
-        Backends,
-        handler::{HandlerLayer, RevisionTable},
-        report,
-        throttler::{ThrottleLayer, ThrottlerConfig, ThrottlerRegistry},
+        self, ActivatorConfig, Backends,
+        handler::RevisionTable,
+        throttler::{ThrottlerConfig, ThrottlerRegistry},
     },
     autoscaler::metrics::Stat,
     net::{
@@ -41,7 +40,6 @@ use knserve_core::{
     },
     queue::stack::HttpService,
     router::{Hops, RouteLayer, RouteTable},
-    timeout::{TimeoutLayer, TimeoutLimits},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 use tokio::{
@@ -353,7 +351,8 @@ pub struct Activator {
     // Unregistered before the server stops, so callers then meet its closed socket.
     registration: PeerGuard,
     server: ServeHandle,
-    _draining: watch::Sender<bool>,
+    // Keeps the handler's drain signal open while the activator serves.
+    _layers: activator::Activator,
 }
 
 impl Activator {
@@ -364,28 +363,23 @@ impl Activator {
         cluster_domain: &str,
         throttler: ThrottlerConfig,
     ) -> std::io::Result<(Self, mpsc::Receiver<(RevisionKey, Stat)>)> {
+        let (layers, worker, stats) = activator::Activator::new(ActivatorConfig {
+            cluster_domain: cluster_domain.to_owned(),
+            throttler,
+            ..ActivatorConfig::default()
+        });
+        tokio::spawn(worker.run());
         let backends = HealthyBackends::default();
         let peers = LocalPeers::new();
         let control = ActivatorControl {
             peers: peers.clone(),
-            table: RevisionTable::new(),
-            registry: ThrottlerRegistry::new(throttler),
+            table: layers.table().clone(),
+            registry: layers.registry().clone(),
             cold_starts: ColdStarts::new(backends.clone()),
             backends,
         };
-        let (stats_tx, stats) = mpsc::channel(1024);
-        let (report, worker) = report::pair("activator", stats_tx);
-        tokio::spawn(worker.run());
-        let (draining_tx, draining) = watch::channel(false);
-        let stack = ServiceBuilder::new()
-            .layer(
-                HandlerLayer::new(control.table.clone(), draining)
-                    .cluster_domain(cluster_domain.to_owned()),
-            )
-            .layer(ColdStartLayer(control.cold_starts.clone()))
-            .layer(report)
-            .layer(TimeoutLayer::activator(TimeoutLimits::default()))
-            .layer(ThrottleLayer::new(control.registry.clone()))
+        let stack = layers
+            .layers(ColdStartLayer(control.cold_starts.clone()))
             .service(StampForward(Dispatch::new(
                 peers.clone(),
                 Forward::new(IDLE_PER_HOST, false),
@@ -398,7 +392,7 @@ impl Activator {
             control,
             registration,
             server,
-            _draining: draining_tx,
+            _layers: layers,
         };
         Ok((activator, stats))
     }

@@ -10,9 +10,10 @@ use knserve_core::{
         pressure::SharedWarnLimiter,
     },
     queue::{
-        drain::{DrainHandle, Drainer, InFlight},
+        QueueProxy, QueueProxyConfig,
+        drain::InFlight,
         readiness::{ProbeAction, ProbeSpec, Readiness},
-        stack::{HttpService, QueueStack},
+        stack::HttpService,
         stats::StatsHandle,
     },
     timeout::TimeoutLimits,
@@ -148,27 +149,31 @@ impl Instance {
             .chain([("pod", id.as_str())]);
         // The admin listener's /metrics exposes every instance's request metrics.
         let metrics = RequestMetrics::new(labels);
-        let mut stack = QueueStack {
-            drain: DrainHandle::new(Drainer::new(Duration::ZERO)),
-            in_flight: InFlight::new(),
-            stats: StatsHandle::new(id.clone(), STATS_PERIOD),
-            metrics: Some(metrics.clone()),
-            readiness: Readiness::always(),
-            limits: settings.limits,
-            container_concurrency: settings.container_concurrency,
+        let queue = |readiness| {
+            QueueProxy::new(QueueProxyConfig {
+                pod_name: id.clone(),
+                stats_period: STATS_PERIOD,
+                drain_quiet_period: Duration::ZERO,
+                readiness,
+                limits: settings.limits,
+                container_concurrency: settings.container_concurrency,
+                request_metrics: Some(metrics.clone()),
+            })
         };
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let (state_tx, state) = watch::channel(InstanceState::Starting);
-        let (service, process, monitor) = match workload {
+        let (queue, service, process, monitor) = match workload {
             Workload::InProcess(factory) => {
                 settings.trace.ready(Instant::now());
                 state_tx.send_replace(InstanceState::Ready);
-                (stack.wrap(factory()), None, None)
+                let queue = queue(Readiness::always());
+                let service = queue.stack().wrap(factory());
+                (queue, service, None, None)
             }
             Workload::Process(template) => {
                 let port = free_port().await?;
                 let probe = probe_spec(template, port);
-                stack.readiness = Readiness::new(vec![probe.clone()]);
+                let queue = queue(Readiness::new(vec![probe.clone()]));
                 let idle = match settings.container_concurrency {
                     0 => UNLIMITED_IDLE_CONNECTIONS,
                     cc => cc as usize,
@@ -186,7 +191,8 @@ impl Instance {
                     state_tx,
                     settings.trace.clone(),
                 ));
-                (stack.wrap(app), Some(process), Some(monitor))
+                let service = queue.stack().wrap(app);
+                (queue, service, Some(process), Some(monitor))
             }
         };
         let server = net::serve(listener, service.clone())?;
@@ -195,8 +201,8 @@ impl Instance {
         Ok(Self {
             id,
             address: server.local_addr(),
-            stats: stack.stats,
-            in_flight: stack.in_flight,
+            stats: queue.stats().clone(),
+            in_flight: queue.in_flight().clone(),
             metrics,
             state,
             registration,

@@ -9,7 +9,7 @@ mod headers;
 mod layer;
 
 pub use self::headers::{
-    TAG_DEFAULT, TAG_DISABLED, TAG_UNDEFINED, add_forwarded, restore_host, rewrite_for_app,
-    route_tag_label,
+    REWRITE_INPUTS, TAG_DEFAULT, TAG_DISABLED, TAG_UNDEFINED, add_forwarded, restore_host,
+    rewrite_for_app, route_tag_label,
 };
 pub use self::layer::{Rewrite, RewriteLayer};

@@ -143,7 +143,7 @@ pub fn public_service(sks: &ServerlessService) -> Result<Service, InvalidInput> 
 
 /// The public Service's EndpointSlice `<sks>`: `backends` (the pods or the activators)
 /// on the serving port only, named like the Service's (`http` 8012, `http2` 8013), in
-/// one address family ([`address_type`]; addresses of the other family are left out).
+/// one address family (`IPv4` unless every backend is IPv6; addresses of the other family are left out).
 pub fn public_endpoint_slice(
     sks: &ServerlessService,
     backends: &[Endpoint],

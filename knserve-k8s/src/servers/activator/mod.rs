@@ -3,7 +3,8 @@
 //! endpoints are the activators), holds them until the revision has a probed pod, and
 //! proxies them to the pods' queue-proxies on :8012.
 //!
-//! The layers are knserve-core's (as in the local backend's data path): [`Front`] →
+//! The layers are knserve-core's, built by its [`Activator`] as in the local backend's
+//! data path: [`Front`] →
 //! handler (probes, revision from `Knative-Serving-Revision`/`-Namespace`) → reporter
 //! → timeouts → throttler → `Forward`. What this module adds is where their inputs
 //! come from:
@@ -30,25 +31,15 @@ use futures_util::{StreamExt, TryStreamExt};
 use http::Uri;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use knserve_core::{
-    activator::{
-        handler::{HandlerLayer, RevisionTable},
-        probing::ProberConfig,
-        report,
-        throttler::{ThrottleLayer, ThrottlerConfig, ThrottlerRegistry},
-    },
+    activator::{Activator, ActivatorConfig, probing::ProberConfig, throttler::ThrottlerRegistry},
     net::{self, Forward, ServeHandle},
-    timeout::{TimeoutLayer, TimeoutLimits},
 };
 use kube::{
     Api,
     runtime::{WatchStreamExt, watcher},
 };
-use tokio::{
-    net::TcpListener,
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
-use tower::ServiceBuilder;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tower::{ServiceBuilder, layer::util::Identity};
 use tracing::{info, warn};
 
 pub use self::front::{Front, FrontLayer, HEALTHZ};
@@ -108,9 +99,8 @@ pub fn stats_url(system_namespace: &str, cluster_domain: &str) -> String {
 #[derive(Debug)]
 pub struct ActivatorServer {
     state: Arc<Mutex<ActivatorState>>,
-    registry: ThrottlerRegistry,
+    activator: Activator,
     server: ServeHandle,
-    draining: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -122,39 +112,35 @@ impl ActivatorServer {
     /// When `options.stats_url` is not a URI, or the listener has no local address.
     pub fn start(listener: TcpListener, options: &ActivatorOptions) -> anyhow::Result<Self> {
         let url: Uri = options.stats_url.parse()?;
-        let table = RevisionTable::new();
-        let registry = ThrottlerRegistry::new(ThrottlerConfig::default());
+        let (activator, worker, stats_rx) = Activator::new(ActivatorConfig {
+            pod_name: options.pod_name.clone(),
+            cluster_domain: options.cluster_domain.clone(),
+            stats_queue: 4096,
+            ..ActivatorConfig::default()
+        });
         let state = ActivatorState::new(
-            table.clone(),
-            registry.clone(),
+            activator.table().clone(),
+            activator.registry().clone(),
             options.pod_ip,
             ProberConfig::default(),
         );
-        let (stats_tx, stats_rx) = mpsc::channel(4096);
-        let (report, worker) = report::pair(options.pod_name.clone(), stats_tx);
         let tasks = vec![
             tokio::spawn(worker.run()),
             tokio::spawn(send_stats(stats_rx, url)),
         ];
-        let (draining, draining_rx) = watch::channel(false);
-        let domain = options.cluster_domain.clone();
         let stack = ServiceBuilder::new()
             .layer(FrontLayer::new(
-                table.clone(),
-                draining_rx.clone(),
-                domain.clone(),
+                activator.table().clone(),
+                activator.draining(),
+                options.cluster_domain.clone(),
             ))
-            .layer(HandlerLayer::new(table, draining_rx).cluster_domain(domain))
-            .layer(report)
-            .layer(TimeoutLayer::activator(TimeoutLimits::default()))
-            .layer(ThrottleLayer::new(registry.clone()))
+            .layer(activator.layers(Identity::new()))
             .service(Forward::new(IDLE_PER_HOST, false));
         let server = net::serve(listener, stack)?;
         Ok(Self {
             state: Arc::new(Mutex::new(state)),
-            registry,
+            activator,
             server,
-            draining,
             tasks,
         })
     }
@@ -174,12 +160,12 @@ impl ActivatorServer {
 
     /// The throttlers, for their loads.
     pub fn registry(&self) -> &ThrottlerRegistry {
-        &self.registry
+        self.activator.registry()
     }
 
     /// Fails health checks from now on (call on SIGTERM, before the drain period).
     pub fn drain(&self) {
-        self.draining.send_replace(true);
+        self.activator.drain();
     }
 
     /// Knative's shutdown (§3.1): `/healthz` fails at once while requests are still

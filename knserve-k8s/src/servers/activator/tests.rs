@@ -2,7 +2,10 @@
 
 use std::net::IpAddr;
 
-use knserve_core::{RevisionKey, activator::Membership};
+use knserve_core::{
+    RevisionKey,
+    activator::{Membership, handler::RevisionTable, throttler::ThrottlerConfig},
+};
 use kube::runtime::watcher::Event;
 use serde_json::json;
 

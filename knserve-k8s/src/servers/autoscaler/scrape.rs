@@ -82,7 +82,7 @@ pub enum ScrapeError {
         /// The content type it sent.
         content_type: String,
     },
-    /// The body could not be read within [`MAX_STAT_BODY`] bytes.
+    /// The body could not be read within its limit of 4096 bytes.
     #[error("reading the stat from {0} failed or exceeded 4096 bytes")]
     Body(SocketAddr),
     /// The body is not a `Stat` message.
