@@ -142,8 +142,8 @@ impl fmt::Debug for LocalPeers {
 }
 
 /// [`Forward`], except that a request whose [`Destination`] is in [`LocalPeers`] is
-/// called in-process (the callee sees the request as its server would have given it). Requests
-/// without a `Destination` go to the `Forward`'s own default.
+/// called in-process (the callee sees the request as its server would have given it).
+/// Requests without a `Destination` go to the `Forward`'s own default.
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     peers: LocalPeers,
