@@ -160,13 +160,8 @@ fn line(
     label: &str,
     value: impl Fn(&Row) -> f64,
 ) -> Result<()> {
-    let points = rows.iter().map(|r| (seconds(r), value(r)));
-    chart
-        .draw_series(LineSeries::new(points, color.stroke_width(2)))
-        .map_err(draw_error)?
-        .label(label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
-    Ok(())
+    let points = rows.iter().map(|r| (seconds(r), value(r))).collect();
+    series(chart, points, color, label)
 }
 
 /// A count drawn as steps: it holds from one tick to the next.
@@ -186,11 +181,22 @@ fn step(
             points.push((seconds(row), v));
         }
     }
+    series(chart, points, color, label)
+}
+
+/// A polyline through `points`, keyed as `label` in the legend.
+fn series(
+    chart: &mut Chart<'_, '_>,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> Result<()> {
+    let style = color.stroke_width(2);
     chart
-        .draw_series(LineSeries::new(points, color.stroke_width(2)))
+        .draw_series(LineSeries::new(points, style))
         .map_err(draw_error)?
         .label(label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], style));
     Ok(())
 }
 

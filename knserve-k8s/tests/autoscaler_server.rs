@@ -24,7 +24,9 @@ use knserve_k8s::servers::autoscaler::{Deciders, metrics_service, stats_service}
 use knserve_k8s::servers::wire::{STATS_PATH, StatMessage};
 use tokio::net::TcpListener;
 
-use self::support::{app, knative_env, promtool_check, send};
+use knserve_tests::promtool_check;
+
+use self::support::{app, knative_env, send};
 
 async fn request(method: Method, url: &str, body: &str) -> (StatusCode, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

@@ -9,7 +9,9 @@ use std::{process::Command, sync::atomic::Ordering, time::Duration};
 use http::StatusCode;
 use knserve_core::queue::stats;
 
-use self::support::{app, knative_env, promtool_check, send, start, text};
+use knserve_tests::promtool_check;
+
+use self::support::{app, knative_env, send, start, text};
 
 #[test]
 fn a_missing_or_bad_variable_is_named_and_the_sidecar_exits_1() {

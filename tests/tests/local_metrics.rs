@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use self::support::prometheus::{Prometheus, promtool_check};
+use knserve_tests::promtool_check;
+
+use self::support::prometheus::Prometheus;
 use self::support::{FAST_CONFIG, Knserve, admin_send, test_app_service};
 
 const HOST: &str = "metered.default.example.com";

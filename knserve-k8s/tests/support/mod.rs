@@ -162,30 +162,3 @@ pub async fn send(
 pub fn text(body: &Bytes) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
-
-/// Runs `promtool check metrics` (Debian's `prometheus` package; `.ci/run` installs it)
-/// on `text` and panics with promtool's verdict unless it accepts the exposition.
-pub fn promtool_check(text: &str) {
-    use std::io::Write as _;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (apt-get install prometheus)");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(text.as_bytes())
-        .expect("promtool reads the exposition");
-    let output = child.wait_with_output().expect("promtool finishes");
-    assert!(
-        output.status.success(),
-        "promtool check metrics rejects the exposition ({}):\n{}{}\n---\n{text}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-}

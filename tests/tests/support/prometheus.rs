@@ -1,11 +1,10 @@
-//! The real Prometheus tools, from Debian's `prometheus` package (`.ci/run` installs
-//! it): `promtool check metrics` on an exposition, and a `prometheus` server scraping a
-//! listener every second, stopped by PID when dropped.
+//! A real `prometheus` (Debian's `prometheus` package; `.ci/run` installs it) scraping a
+//! listener every second, stopped by PID when dropped. `promtool check metrics` is
+//! `knserve_tests::promtool_check`.
 
 use std::{
-    io::Write as _,
     net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -15,28 +14,6 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use nix::{sys::signal::Signal, unistd::Pid};
 
 use super::TempDir;
-
-/// Panics with promtool's verdict unless `promtool check metrics` accepts `text`.
-pub fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (apt-get install prometheus)");
-    let mut stdin = child.stdin.take().expect("piped");
-    stdin.write_all(text.as_bytes()).expect("promtool reads");
-    drop(stdin);
-    let output = child.wait_with_output().expect("promtool finishes");
-    assert!(
-        output.status.success(),
-        "promtool check metrics rejects the exposition ({}):\n{}{}\n---\n{text}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-}
 
 /// A `prometheus` on 127.0.0.1 with its storage in a scratch directory.
 #[derive(Debug)]
