@@ -62,6 +62,13 @@ async fn prometheus_scrapes_the_admin_metrics_and_finds_each_revisions_requests(
         "min-scale 1 asks for one instance:\n{text}"
     );
 
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("activator_request_concurrency{")
+                && l.contains(r#"revision_name="metered-00001""#)),
+        "the activator's concurrency is labelled by revision:\n{text}"
+    );
+
     let token = std::fs::read_to_string(server.state.join("admin-token")).unwrap();
     let prometheus = Prometheus::scraping(server.admin, token.trim());
     let query = r#"sum by (revision_name) (revision_request_count_total{revision_name="metered-00001",response_code_class="2xx"})"#;

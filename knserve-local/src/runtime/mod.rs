@@ -392,7 +392,8 @@ impl Runtime {
     }
 
     /// Prometheus text, each family once: the activator's counts and cold starts, each
-    /// instance's request metrics and each revision's autoscaler figures.
+    /// instance's request metrics, and each revision's activator concurrency and
+    /// autoscaler figures.
     pub fn metrics_text(&self) -> String {
         let mut out = Exposition::new();
         self.inner.activator.cold_starts.write(&mut out);
@@ -400,6 +401,14 @@ impl Runtime {
         for rt in state.revisions.values() {
             for instance in &rt.instances {
                 instance.metrics().write(&mut out);
+            }
+            if let Some(load) = self.inner.activator.registry.load(&rt.key) {
+                out.gauge(
+                    "activator_request_concurrency",
+                    "Requests in the activator for the revision: forwarded or waiting for capacity",
+                    &rt.settings.labels,
+                    f64::from(load.in_flight) + load.waiting as f64,
+                );
             }
             if let Some(figures) = state.kpa.figures(&rt.key) {
                 let ready = rt.ready_addresses().len() as i64;
