@@ -20,9 +20,11 @@ use knserve_core::config::AutoscalerConfig;
 use knserve_core::net;
 use knserve_k8s::queue::{QueueEnv, QueueProxy};
 use knserve_k8s::servers::autoscaler::scrape::{scrape_client, scrape_pod, scrape_revision};
-use knserve_k8s::servers::autoscaler::{Deciders, stats_service};
+use knserve_k8s::servers::autoscaler::{Deciders, metrics_service, stats_service};
 use knserve_k8s::servers::wire::{STATS_PATH, StatMessage};
 use tokio::net::TcpListener;
+
+use knserve_tests::promtool_check;
 
 use self::support::{app, knative_env, send};
 
@@ -165,4 +167,45 @@ async fn the_scraper_reads_a_real_sidecars_stat_and_skips_a_pod_it_cannot_reach(
         "no answer is no sample, never a zero"
     );
     sidecar.terminate().await;
+}
+
+#[tokio::test]
+async fn the_metrics_port_serves_every_revisions_figures_in_an_exposition_promtool_accepts() {
+    let (deciders, _woken) = Deciders::new();
+    let deciders = Arc::new(deciders);
+    let params = ScalingParams::from_config(0, &AutoscalerConfig::default());
+    for name in ["hello-00001", "hello-00002"] {
+        let revision = RevisionKey::new("default", name);
+        deciders.upsert(&revision, params.clone(), 2, true);
+        deciders.set_owners(&revision, "hello", "hello");
+        deciders.set_scale(&revision, Some(2), Some(2));
+        let stat = Stat {
+            pod_name: "activator-0".into(),
+            average_concurrent_requests: 250.0,
+            request_count: 10.0,
+            ..Stat::default()
+        };
+        assert!(deciders.record(&revision, &stat));
+    }
+    deciders.tick();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = net::serve(listener, metrics_service(deciders)).unwrap();
+    let url = format!("http://{}/metrics", server.local_addr());
+
+    let (status, text) = request(Method::GET, &url, "").await;
+    assert_eq!(status, StatusCode::OK);
+    promtool_check(&text);
+    let labels = r#"{namespace_name="default",service_name="hello",configuration_name="hello",revision_name="hello-00002"}"#;
+    for line in [
+        format!("autoscaler_stable_request_concurrency{labels} 250"),
+        format!("autoscaler_panic_request_concurrency{labels} 250"),
+        format!("autoscaler_target_concurrency_per_pod{labels} 70"),
+        format!("autoscaler_desired_pods{labels} 4"),
+        format!("autoscaler_panic_mode{labels} 1"),
+    ] {
+        assert!(
+            text.contains(&line),
+            "250 concurrent requests at target 100 × 70 % utilization want ⌈250 / 70⌉ pods, and 2 pods panic: {line} in\n{text}"
+        );
+    }
 }

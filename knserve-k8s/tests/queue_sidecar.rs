@@ -9,6 +9,8 @@ use std::{process::Command, sync::atomic::Ordering, time::Duration};
 use http::StatusCode;
 use knserve_core::queue::stats;
 
+use knserve_tests::promtool_check;
+
 use self::support::{app, knative_env, send, start, text};
 
 #[test]
@@ -107,12 +109,13 @@ async fn requests_probes_and_stats_work_as_knatives_sidecar() {
 
     let (_, body) = send(sidecar.user_metrics, "/metrics", &[]).await;
     let body = text(&body);
+    promtool_check(&body);
     assert!(
-        body.contains(r#"revision="hello-00001""#),
+        body.contains(r#"revision_name="hello-00001""#),
         "labelled: {body}"
     );
     assert!(
-        body.contains(r#"code="200",code_class="2xx"} 1"#),
+        body.contains(r#"response_code="200",response_code_class="2xx"} 1"#),
         "the proxied request is counted once: {body}"
     );
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Autoscaler;
 use super::annotations::Metric;
 use super::decider::{Decider, DeciderInput};
+use super::exposition::DeciderFigures;
 use super::metrics::{MetricCollector, NoData, Stat};
 use super::params::ScalingParams;
 use super::pod_autoscaler::DeciderStatus;
@@ -24,6 +25,8 @@ struct Entry {
     ready: u32,
     reachable: bool,
     status: DeciderStatus,
+    /// The stable and panic averages of the last decision, for metrics.
+    averages: Option<(f64, f64)>,
 }
 
 impl Entry {
@@ -40,6 +43,7 @@ impl Entry {
             params,
             ready,
             reachable: true,
+            averages: None,
         }
     }
 
@@ -62,6 +66,7 @@ impl Entry {
             Ok(values) => values,
             Err(NoData) => return false, // keep the previous decision
         };
+        self.averages = Some((stable, panic));
         let decision = self.decider.decide(
             now,
             &self.params,
@@ -130,6 +135,17 @@ impl<K: Eq + Hash + Clone> Kpa<K> {
     /// Whether a revision's decider is panicking.
     pub fn panicking(&self, revision: &K) -> Option<bool> {
         self.revisions.get(revision).map(|e| e.decider.panicking())
+    }
+
+    /// What a revision's decider last saw and decided, as its metrics show it.
+    pub fn figures(&self, revision: &K) -> Option<DeciderFigures> {
+        self.revisions.get(revision).map(|e| DeciderFigures {
+            metric: e.params.metric.clone(),
+            target: e.params.target_value,
+            averages: e.averages,
+            status: e.status,
+            panicking: e.decider.panicking(),
+        })
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`PodAutoscaler`]: bounds, initial scale, the scale-to-zero gate, the `Active`
 //!   condition, SKS mode and activator count (§2.8–§2.11).
 //! - [`Kpa`]: the [`Autoscaler`] over thousands of revisions, with pokes at zero.
+//! - [`write_autoscaler_metrics`]: one revision's figures under Knative's autoscaler
+//!   metric names, for every backend's `/metrics`.
 //!
 //! How a decision travels: stats → [`Kpa::record`](Autoscaler::record) → every
 //! [`TICK_INTERVAL`] [`Kpa::tick`](Autoscaler::tick) → [`DeciderStatus`] →
@@ -17,6 +19,7 @@
 mod annotation_rules;
 pub mod annotations;
 mod decider;
+mod exposition;
 mod kpa;
 pub mod metrics;
 mod params;
@@ -31,6 +34,7 @@ pub use self::annotations::{
     AutoscalingAnnotations, Metric, unknown_annotations, validate_annotations,
 };
 pub use self::decider::{Decider, DeciderInput, Decision, excess_burst_capacity};
+pub use self::exposition::{DeciderFigures, write_autoscaler_metrics};
 pub use self::kpa::{Kpa, TICK_INTERVAL};
 pub use self::params::{DEFAULT_PROGRESS_DEADLINE, ScalingParams};
 pub use self::pod_autoscaler::{

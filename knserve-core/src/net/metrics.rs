@@ -2,7 +2,7 @@
 //! that feeds it.
 
 use std::{
-    fmt::{self, Write as _},
+    fmt,
     future::Future,
     pin::Pin,
     sync::{
@@ -16,6 +16,7 @@ use std::{
 use http::{Request, Response};
 use tokio::time::Instant;
 
+use super::exposition::{Exposition, Kind, Labels};
 use super::{Body, BoxError};
 
 /// Latency bucket bounds in seconds, as Prometheus client libraries default them.
@@ -23,10 +24,19 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Bucket bounds of `revision_request_latencies`, in milliseconds, as Knative's
+/// queue-proxy declares them.
+pub const REVISION_LATENCY_BUCKETS_MS: [f64; 26] = [
+    5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0, 450.0,
+    500.0, 600.0, 700.0, 800.0, 900.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0,
+];
+
 /// A cumulative histogram of durations with fixed bucket bounds, updated without locks.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
+    /// Units of `bounds` in one second: 1 for seconds, 1000 for milliseconds.
+    per_second: f64,
     buckets: Box<[AtomicU64]>,
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -35,8 +45,15 @@ pub struct Histogram {
 impl Histogram {
     /// An empty histogram over `bounds` (seconds, ascending).
     pub fn new(bounds: &'static [f64]) -> Self {
+        Self::with_unit(bounds, 1.0)
+    }
+
+    /// An empty histogram over `bounds` (ascending) in a unit of which one second holds
+    /// `per_second` (1000 for milliseconds); sums are rendered in that unit too.
+    pub fn with_unit(bounds: &'static [f64], per_second: f64) -> Self {
         Self {
             bounds,
+            per_second,
             buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
             sum_micros: AtomicU64::new(0),
@@ -45,8 +62,8 @@ impl Histogram {
 
     /// Records one observation.
     pub fn observe(&self, value: Duration) {
-        let seconds = value.as_secs_f64();
-        if let Some(i) = self.bounds.iter().position(|bound| seconds <= *bound) {
+        let scaled = value.as_secs_f64() * self.per_second;
+        if let Some(i) = self.bounds.iter().position(|bound| scaled <= *bound) {
             self.buckets[i].fetch_add(1, Relaxed);
         }
         self.count.fetch_add(1, Relaxed);
@@ -59,39 +76,37 @@ impl Histogram {
         self.count.load(Relaxed)
     }
 
-    /// Appends the histogram in Prometheus text format; `labels` is either empty or a
-    /// comma-separated `key="value"` list.
-    pub fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let sep = if labels.is_empty() { "" } else { "," };
+    /// Adds the histogram's samples to family `name` of `out`.
+    pub fn write(
+        &self,
+        out: &mut Exposition,
+        name: &'static str,
+        help: &'static str,
+        labels: &Labels,
+    ) {
+        let family = (name, Kind::Histogram, help);
         let mut cumulative = 0;
         for (bound, bucket) in self.bounds.iter().zip(self.buckets.iter()) {
             cumulative += bucket.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
-            );
+            let le = labels.with("le", &bound.to_string());
+            out.sample(family, "_bucket", &le, cumulative as f64);
         }
-        let count = self.count();
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braces = |labels: &str| {
-            if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            }
-        };
-        let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
-        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+        let count = self.count() as f64;
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6 * self.per_second;
+        out.sample(family, "_bucket", &labels.with("le", "+Inf"), count);
+        out.sample(family, "_sum", labels, sum);
+        out.sample(family, "_count", labels, count);
     }
 }
 
 /// Counts of answered requests by status code and their latency to the response
-/// headers, rendered as Prometheus text with constant labels (namespace, revision…).
+/// headers, with constant labels (namespace, revision…), under the names Knative's
+/// queue-proxy gives them: `revision_request_count_total` (Knative's
+/// `revision_request_count` with the `_total` a Prometheus counter's name ends in) and
+/// `revision_request_latencies` (milliseconds).
 #[derive(Debug)]
 pub struct RequestMetrics {
-    labels: String,
+    labels: Labels,
     codes: Box<[AtomicU64]>,
     latency: Histogram,
     in_flight: AtomicU64,
@@ -103,15 +118,15 @@ const CODES: usize = 600;
 impl RequestMetrics {
     /// Metrics with `labels` (name, value) on every series. Values are escaped.
     pub fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Arc<Self> {
-        let labels = labels
-            .into_iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect::<Vec<_>>()
-            .join(",");
+        Self::with_labels(Labels::new(labels))
+    }
+
+    /// Metrics with `labels` on every series.
+    pub fn with_labels(labels: Labels) -> Arc<Self> {
         Arc::new(Self {
             labels,
             codes: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
-            latency: Histogram::new(&DEFAULT_BUCKETS),
+            latency: Histogram::with_unit(&REVISION_LATENCY_BUCKETS_MS, 1000.0),
             in_flight: AtomicU64::new(0),
         })
     }
@@ -131,52 +146,44 @@ impl RequestMetrics {
             .map_or(0, |slot| slot.load(Relaxed))
     }
 
-    /// The metrics in Prometheus text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let labels = &self.labels;
-        let sep = if labels.is_empty() { "" } else { "," };
-        out.push_str("# HELP knserve_requests_total Requests answered, by status code.\n");
-        out.push_str("# TYPE knserve_requests_total counter\n");
+    /// Adds these metrics' samples to `out`.
+    pub fn write(&self, out: &mut Exposition) {
+        const COUNT: &str = "revision_request_count_total";
+        const COUNT_HELP: &str =
+            "The number of requests that are routed to queue-proxy, by response code.";
+        out.declare(COUNT, Kind::Counter, COUNT_HELP);
         for (code, slot) in self.codes.iter().enumerate() {
             let count = slot.load(Relaxed);
             if count > 0 {
-                let class = code / 100;
-                let _ = writeln!(
-                    out,
-                    "knserve_requests_total{{{labels}{sep}code=\"{code}\",code_class=\"{class}xx\"}} {count}"
-                );
+                let code = code.to_string();
+                let class = format!("{}xx", &code[..1]);
+                let labels = self
+                    .labels
+                    .with("response_code", &code)
+                    .with("response_code_class", &class);
+                out.counter(COUNT, COUNT_HELP, &labels, count);
             }
         }
-        self.latency.render(
-            &mut out,
-            "knserve_request_duration_seconds",
-            "Time from a request's arrival to its response headers.",
-            labels,
-        );
-        out.push_str(
-            "# HELP knserve_requests_in_flight Requests waiting for their response headers.\n",
-        );
-        out.push_str("# TYPE knserve_requests_in_flight gauge\n");
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(
+        self.latency.write(
             out,
-            "knserve_requests_in_flight{braces} {}",
-            self.in_flight.load(Relaxed)
+            "revision_request_latencies",
+            "The response time in millisecond, from a request's arrival to its response headers.",
+            &self.labels,
         );
-        out
+        out.gauge(
+            "knserve_requests_in_flight",
+            "Requests waiting for their response headers.",
+            &self.labels,
+            self.in_flight.load(Relaxed) as f64,
+        );
     }
-}
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    /// These metrics alone, in Prometheus text.
+    pub fn render(&self) -> String {
+        let mut out = Exposition::new();
+        self.write(&mut out);
+        out.render()
+    }
 }
 
 /// Wraps services with [`Metered`].
@@ -285,12 +292,13 @@ mod tests {
         histogram.observe(Duration::from_millis(50));
         histogram.observe(Duration::from_millis(500));
         histogram.observe(Duration::from_secs(3));
-        let mut out = String::new();
-        histogram.render(
-            &mut out,
-            "cold_start_seconds",
-            "Cold starts.",
-            "revision=\"r\"",
+        let mut out = Exposition::new();
+        let labels = Labels::new([("revision", "r")]);
+        histogram.write(&mut out, "cold_start_seconds", "Cold starts.", &labels);
+        let out = out.render();
+        assert!(
+            out.contains("# TYPE cold_start_seconds histogram\n"),
+            "{out}"
         );
         assert!(out.contains("cold_start_seconds_bucket{revision=\"r\",le=\"0.1\"} 1\n"));
         assert!(out.contains("cold_start_seconds_bucket{revision=\"r\",le=\"1\"} 2\n"));
@@ -300,19 +308,24 @@ mod tests {
     }
 
     #[test]
-    fn request_counts_are_labelled_by_code_and_class() {
-        let metrics = RequestMetrics::new([("revision", "hello-00001"), ("pod", "a\"b")]);
+    fn request_counts_are_labelled_by_code_and_class_and_latencies_are_in_milliseconds() {
+        let metrics = RequestMetrics::new([("revision_name", "hello-00001"), ("pod_name", "a\"b")]);
         metrics.record(200, Duration::from_millis(3));
         metrics.record(200, Duration::from_millis(3));
-        metrics.record(503, Duration::from_millis(1));
+        metrics.record(503, Duration::from_millis(7));
         let text = metrics.render();
         assert!(text.contains(
-            "knserve_requests_total{revision=\"hello-00001\",pod=\"a\\\"b\",code=\"200\",code_class=\"2xx\"} 2\n"
+            "revision_request_count_total{revision_name=\"hello-00001\",pod_name=\"a\\\"b\",response_code=\"200\",response_code_class=\"2xx\"} 2\n"
         ), "{text}");
-        assert!(text.contains("code=\"503\",code_class=\"5xx\"} 1\n"));
+        assert!(text.contains("response_code=\"503\",response_code_class=\"5xx\"} 1\n"));
+        assert!(
+            text.contains("le=\"5\"} 2\n"),
+            "3 ms falls in the 5 ms bucket: {text}"
+        );
+        assert!(text.contains("le=\"10\"} 3\n"), "{text}");
         assert!(text.contains(
-            "knserve_request_duration_seconds_count{revision=\"hello-00001\",pod=\"a\\\"b\"} 3\n"
-        ));
+            "revision_request_latencies_sum{revision_name=\"hello-00001\",pod_name=\"a\\\"b\"} 13\n"
+        ), "{text}");
         assert!(text.contains("knserve_requests_in_flight{"));
     }
 }

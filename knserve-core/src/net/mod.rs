@@ -8,6 +8,8 @@
 //!   both bodies, and passes upgraded (websocket) connections through.
 //! - [`Dispatch`], [`LocalPeers`]: `Forward`, except that a destination served by this
 //!   same process is called in-process instead of over its loopback socket.
+//! - [`exposition`]: the one Prometheus text writer every `/metrics` uses, each family
+//!   once per listener.
 //! - [`metrics`]: Prometheus request counts and latency histograms.
 //! - [`GuardedBody`], [`guard_response`]: a response body that keeps a guard alive
 //!   until it ends — how every counting layer sees a request finish.
@@ -25,6 +27,7 @@
 
 mod body;
 mod connect;
+pub mod exposition;
 mod forward;
 mod guard;
 pub mod headers;

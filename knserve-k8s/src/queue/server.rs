@@ -5,13 +5,17 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{Method, Request, StatusCode, header};
 use knserve_core::{
-    net::{self, Body, BoxError, Forward, ServeHandle, metrics::RequestMetrics},
+    net::{
+        self, Body, BoxError, Forward, ServeHandle,
+        exposition::{Exposition, Labels, revision_labels},
+        metrics::RequestMetrics,
+    },
     queue::{
         self, QueueProxyConfig,
         drain::{DrainHandle, HIJACKED_DRAIN_LIMIT, InFlight, LIVENESS_RESET_DELAY},
         readiness::Readiness,
         stack::HttpService,
-        stats::{StatsHandle, prometheus_text},
+        stats::{StatsHandle, prometheus_text, write_stat},
     },
     timeout::TimeoutLimits,
 };
@@ -79,13 +83,7 @@ impl QueueProxy {
             }
             None => Readiness::always(),
         };
-        let labels = [
-            ("namespace", env.namespace.as_str()),
-            ("configuration", env.configuration.as_str()),
-            ("revision", env.revision.as_str()),
-            ("pod", env.pod.as_str()),
-        ];
-        let request_metrics = RequestMetrics::new(labels);
+        let request_metrics = RequestMetrics::with_labels(metric_labels(env));
         let (terminating, terminated) = watch::channel(false);
 
         let queue = queue::QueueProxy::new(QueueProxyConfig {
@@ -250,28 +248,26 @@ fn wants_text(request: &Request<Body>) -> bool {
         .is_some_and(|accept| accept.contains("text/plain") || accept.contains("openmetrics"))
 }
 
-/// Prometheus request metrics and the autoscaler stat, on the user-metrics port.
+/// The labels of every series this pod exports: Knative's revision labels and the pod.
+fn metric_labels(env: &QueueEnv) -> Labels {
+    let service = env.service.as_deref().unwrap_or_default();
+    revision_labels(&env.namespace, service, &env.configuration, &env.revision)
+        .with("pod_name", &env.pod)
+}
+
+/// Prometheus request metrics and the autoscaler stat, on the user-metrics port: one
+/// exposition, each family once.
 fn user_metrics_service(
     metrics: Arc<RequestMetrics>,
     stats: StatsHandle,
     env: &QueueEnv,
 ) -> HttpService {
-    let labels: Vec<(String, String)> = [
-        ("namespace", &env.namespace),
-        ("revision", &env.revision),
-        ("pod", &env.pod),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.clone()))
-    .collect();
+    let labels = metric_labels(env);
     tower::util::BoxCloneService::new(service_fn(move |_: Request<Body>| {
-        let labels: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let mut text = metrics.render();
-        text.push_str(&prometheus_text(&stats.latest(), &labels));
-        let mut response = net::text_response(StatusCode::OK, text);
+        let mut text = Exposition::new();
+        metrics.write(&mut text);
+        write_stat(&mut text, &stats.latest(), &labels);
+        let mut response = net::text_response(StatusCode::OK, text.render());
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             PROMETHEUS_TEXT.parse().expect("static"),

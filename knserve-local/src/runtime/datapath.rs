@@ -15,7 +15,6 @@
 
 use std::{
     collections::HashMap,
-    fmt::Write as _,
     net::SocketAddr,
     sync::{
         Arc, Mutex, PoisonError, RwLock,
@@ -36,6 +35,7 @@ use knserve_core::{
     autoscaler::metrics::Stat,
     net::{
         self, Body, BoxError, Dispatch, Forward, LocalPeers, PeerGuard, ServeHandle,
+        exposition::{Exposition, Labels},
         metrics::Histogram,
     },
     queue::stack::HttpService,
@@ -190,21 +190,19 @@ impl ColdStarts {
         })
     }
 
-    /// Appends `knserve_activator_requests_total` and `knserve_cold_start_seconds` in
-    /// Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        let requests = self.requests.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP knserve_activator_requests_total Requests the activator took for a known revision, held or forwarded.\n\
-             # TYPE knserve_activator_requests_total counter\n\
-             knserve_activator_requests_total {requests}"
+    /// Adds `knserve_activator_requests_total` and `knserve_cold_start_seconds` to `out`.
+    pub fn write(&self, out: &mut Exposition) {
+        out.counter(
+            "knserve_activator_requests_total",
+            "Requests the activator took for a known revision, held or forwarded.",
+            &Labels::default(),
+            self.requests.load(Ordering::Relaxed),
         );
-        self.histogram.render(
+        self.histogram.write(
             out,
             "knserve_cold_start_seconds",
             "Time from a request's arrival at a revision with no ready instance to its response headers.",
-            "",
+            &Labels::default(),
         );
     }
 }

@@ -6,8 +6,8 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use knserve_core::{
     api::IntOrString,
     net::{
-        self, Forward, LocalPeers, PeerGuard, ServeHandle, metrics::RequestMetrics,
-        pressure::SharedWarnLimiter,
+        self, Forward, LocalPeers, PeerGuard, ServeHandle, exposition::Labels,
+        metrics::RequestMetrics, pressure::SharedWarnLimiter,
     },
     queue::{
         QueueProxy, QueueProxyConfig,
@@ -106,8 +106,8 @@ pub struct InstanceSettings {
     pub container_concurrency: u32,
     /// The revision's timeouts.
     pub limits: TimeoutLimits,
-    /// Labels of the request metrics: namespace, configuration, revision.
-    pub labels: [(String, String); 3],
+    /// Labels of the revision's metrics: namespace, service, configuration, revision.
+    pub labels: Labels,
     /// Where the revision's scale from zero is stamped (spawned, ready).
     pub trace: Arc<StartTrace>,
     /// Where each instance registers its queue-proxy, for the ingress and the
@@ -142,13 +142,8 @@ impl Instance {
         workload: &Workload,
         settings: &InstanceSettings,
     ) -> std::io::Result<Self> {
-        let labels = settings
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain([("pod", id.as_str())]);
         // The admin listener's /metrics exposes every instance's request metrics.
-        let metrics = RequestMetrics::new(labels);
+        let metrics = RequestMetrics::with_labels(settings.labels.with("pod_name", &id));
         let queue = |readiness| {
             QueueProxy::new(QueueProxyConfig {
                 pod_name: id.clone(),

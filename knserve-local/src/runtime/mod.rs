@@ -43,7 +43,8 @@ use crate::{
     config::ServerConfig,
     state::StateDir,
 };
-use knserve_core::autoscaler::Kpa;
+use knserve_core::autoscaler::{Kpa, write_autoscaler_metrics};
+use knserve_core::net::exposition::Exposition;
 
 /// A handle on the orchestrator; clones share it.
 #[derive(Debug, Clone)]
@@ -390,17 +391,33 @@ impl Runtime {
         Some(lines)
     }
 
-    /// Prometheus text: each instance's request metrics, and cold starts.
+    /// Prometheus text, each family once: the activator's counts and cold starts, each
+    /// instance's request metrics, and each revision's activator concurrency and
+    /// autoscaler figures.
     pub fn metrics_text(&self) -> String {
-        let mut out = String::new();
-        self.inner.activator.cold_starts.render(&mut out);
+        let mut out = Exposition::new();
+        self.inner.activator.cold_starts.write(&mut out);
         let state = self.inner.lock();
         for rt in state.revisions.values() {
             for instance in &rt.instances {
-                out.push_str(&instance.metrics().render());
+                instance.metrics().write(&mut out);
+            }
+            if let Some(load) = self.inner.activator.registry.load(&rt.key) {
+                out.gauge(
+                    "activator_request_concurrency",
+                    "Requests in the activator for the revision: forwarded or waiting for capacity",
+                    &rt.settings.labels,
+                    f64::from(load.in_flight) + load.waiting as f64,
+                );
+            }
+            if let Some(figures) = state.kpa.figures(&rt.key) {
+                let ready = rt.ready_addresses().len() as i64;
+                let labels = &rt.settings.labels;
+                let requested = Some(i64::from(rt.target));
+                write_autoscaler_metrics(&mut out, labels, &figures, requested, Some(ready));
             }
         }
-        out
+        out.render()
     }
 
     /// The activator's address.

@@ -12,7 +12,7 @@ use knserve_core::{
     },
     api::Revision,
     autoscaler::{PodAutoscaler, ScalingParams, SksMode},
-    net::pressure::SharedWarnLimiter,
+    net::{exposition::revision_labels, pressure::SharedWarnLimiter},
     reconcile::{RevisionHealth, RevisionObservation},
     time::Timestamp,
     timeout::TimeoutLimits,
@@ -106,18 +106,13 @@ impl RevisionRt {
             ..ProberConfig::default()
         };
         let prober = tokio::spawn(prober(endpoints_rx, backends_tx, config));
-        let labels = [
-            ("namespace".to_owned(), key.namespace.to_string()),
-            (
-                "configuration".to_owned(),
-                revision
-                    .metadata
-                    .label("serving.knative.dev/configuration")
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            ("revision".to_owned(), key.name.to_string()),
-        ];
+        let label = |name: &str| revision.metadata.label(name).unwrap_or_default().to_owned();
+        let labels = revision_labels(
+            &key.namespace,
+            &label("serving.knative.dev/service"),
+            &label("serving.knative.dev/configuration"),
+            &key.name,
+        );
         Self {
             target: params.initial_scale,
             params,

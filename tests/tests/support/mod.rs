@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

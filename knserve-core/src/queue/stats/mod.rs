@@ -22,5 +22,5 @@ mod wire;
 pub use self::handle::{PROTOBUF_CONTENT_TYPE, StatsHandle, reporter};
 pub use self::layer::{ResponseFuture, Stats, StatsLayer};
 pub use self::machine::{Report, RequestStats};
-pub use self::prometheus::prometheus_text;
+pub use self::prometheus::{prometheus_text, write_stat};
 pub use self::wire::{DecodeError, decode, encode};

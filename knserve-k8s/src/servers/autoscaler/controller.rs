@@ -153,6 +153,12 @@ pub(super) async fn reconcile(
             let reachable = pa.spec.reachability != "Unreachable";
             ctx.deciders
                 .upsert(&revision, params.clone(), ready, reachable);
+            let label = |name: &str| pa.labels().get(name).cloned().unwrap_or_default();
+            ctx.deciders.set_owners(
+                &revision,
+                &label("serving.knative.dev/service"),
+                &label("serving.knative.dev/configuration"),
+            );
         }
         None => {
             ctx.deciders.remove(&revision);

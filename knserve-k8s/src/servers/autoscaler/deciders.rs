@@ -2,22 +2,26 @@
 //! clock they are told, and the wake-ups that make a decision reach its PA.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use knserve_core::autoscaler::{Autoscaler, DeciderStatus, Kpa, ScalingParams, metrics::Stat};
+use knserve_core::autoscaler::{
+    Autoscaler, DeciderStatus, Kpa, ScalingParams, metrics::Stat, write_autoscaler_metrics,
+};
+use knserve_core::net::exposition::{Exposition, revision_labels};
 use knserve_core::{RevisionKey, Timestamp};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::debug;
 
-/// What `/metrics` shows of one revision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What `/metrics` shows of one revision besides its decider's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Gauges {
     /// The PA's `desiredScale` as last written.
     desired: Option<i32>,
     /// The PA's `actualScale` as last written.
     actual: Option<i32>,
+    /// The PA's service and configuration labels, once known.
+    owners: Option<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -153,64 +157,37 @@ impl Deciders {
     pub fn set_scale(&self, revision: &RevisionKey, desired: Option<i32>, actual: Option<i32>) {
         let mut inner = self.lock();
         if inner.kpa.params(revision).is_some() {
-            inner
-                .gauges
-                .insert(revision.clone(), Gauges { desired, actual });
+            let gauges = inner.gauges.entry(revision.clone()).or_default();
+            gauges.desired = desired;
+            gauges.actual = actual;
         }
     }
 
-    /// The Prometheus text of `/metrics`: per revision, the PA's desired and actual
-    /// scale, the decider's desired scale and burst capacity, and panic mode.
+    /// Notes the service and configuration `revision` belongs to (its PA's
+    /// `serving.knative.dev/*` labels), which label its series in `/metrics`.
+    pub fn set_owners(&self, revision: &RevisionKey, service: &str, configuration: &str) {
+        if let Some(gauges) = self.lock().gauges.get_mut(revision) {
+            gauges.owners = Some((service.to_owned(), configuration.to_owned()));
+        }
+    }
+
+    /// The Prometheus text of `/metrics`: per revision, Knative's autoscaler gauges
+    /// (see [`write_autoscaler_metrics`]), `autoscaler_requested_pods` and
+    /// `autoscaler_actual_pods` being the PA's desired and actual scale as last written.
     pub fn render_metrics(&self) -> String {
         let inner = self.lock();
-        let mut families: [(&str, &str, String); 5] = [
-            (
-                "knserve_autoscaler_desired_pods",
-                "Scale the PA wants (status.desiredScale).",
-                String::new(),
-            ),
-            (
-                "knserve_autoscaler_actual_pods",
-                "Ready pods (status.actualScale).",
-                String::new(),
-            ),
-            (
-                "knserve_autoscaler_decider_desired_pods",
-                "The decider's latest desired scale, before bounds and the scale-to-zero gate.",
-                String::new(),
-            ),
-            (
-                "knserve_autoscaler_excess_burst_capacity",
-                "Excess burst capacity; negative puts the activator in the path.",
-                String::new(),
-            ),
-            (
-                "knserve_autoscaler_panic_mode",
-                "1 while the decider panics.",
-                String::new(),
-            ),
-        ];
+        let mut out = Exposition::new();
         for (key, gauges) in &inner.gauges {
-            let labels = format!("namespace=\"{}\",revision=\"{}\"", key.namespace, key.name);
-            let status = inner.kpa.status(key);
-            let values = [
-                gauges.desired.map(f64::from),
-                gauges.actual.map(f64::from),
-                status.and_then(|s| s.desired).map(f64::from),
-                status.map(|s| f64::from(s.excess_burst_capacity)),
-                inner.kpa.panicking(key).map(|p| if p { 1.0 } else { 0.0 }),
-            ];
-            for ((name, _, out), value) in families.iter_mut().zip(values) {
-                if let Some(value) = value {
-                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
-                }
-            }
+            let Some(figures) = inner.kpa.figures(key) else {
+                continue;
+            };
+            let (service, configuration) = gauges.owners.clone().unwrap_or_default();
+            let labels = revision_labels(&key.namespace, &service, &configuration, &key.name);
+            let requested = gauges.desired.map(i64::from);
+            let actual = gauges.actual.map(i64::from);
+            write_autoscaler_metrics(&mut out, &labels, &figures, requested, actual);
         }
-        let mut text = String::new();
-        for (name, help, samples) in families {
-            let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{samples}");
-        }
-        text
+        out.render()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

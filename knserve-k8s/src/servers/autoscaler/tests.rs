@@ -113,14 +113,17 @@ async fn metrics_show_each_revisions_scale_and_decision() {
         true,
     );
     deciders.set_scale(&key, Some(3), Some(1));
+    deciders.set_owners(&key, "hello", "hello");
     let text = deciders.render_metrics();
+    let labels = "{namespace_name=\"default\",service_name=\"hello\",configuration_name=\"hello\",revision_name=\"hello-00001\"}";
     for line in [
-        "knserve_autoscaler_desired_pods{namespace=\"default\",revision=\"hello-00001\"} 3",
-        "knserve_autoscaler_actual_pods{namespace=\"default\",revision=\"hello-00001\"} 1",
-        "knserve_autoscaler_panic_mode{namespace=\"default\",revision=\"hello-00001\"} 0",
-        "# TYPE knserve_autoscaler_excess_burst_capacity gauge",
+        format!("autoscaler_requested_pods{labels} 3"),
+        format!("autoscaler_actual_pods{labels} 1"),
+        format!("autoscaler_panic_mode{labels} 0"),
+        format!("autoscaler_target_concurrency_per_pod{labels} 70"),
+        "# TYPE autoscaler_excess_burst_capacity gauge".to_owned(),
     ] {
-        assert!(text.contains(line), "{line} in:\n{text}");
+        assert!(text.contains(&line), "{line} in:\n{text}");
     }
 }
 
@@ -215,7 +218,7 @@ fn metrics_name_each_familys_help_and_type_once_for_any_number_of_revisions() {
     assert_eq!(
         seen.len(),
         10,
-        "five families, a HELP and a TYPE each:\n{text}"
+        "five families before any decision with data, a HELP and a TYPE each:\n{text}"
     );
     assert!(
         seen.values().all(|n| *n == 1),
@@ -223,6 +226,6 @@ fn metrics_name_each_familys_help_and_type_once_for_any_number_of_revisions() {
     );
     let samples = text
         .lines()
-        .filter(|l| l.starts_with("knserve_autoscaler_desired_pods{"));
+        .filter(|l| l.starts_with("autoscaler_requested_pods{"));
     assert_eq!(samples.count(), 3, "one sample per revision");
 }

@@ -19,6 +19,10 @@
 //! and the excess burst capacity.
 //!
 //! Samples at a tick's own time are recorded before that tick decides.
+//!
+//! `--plot FILE.svg` (or `FILE.html`, a page embedding the SVG) also draws the replay:
+//! the observed value and target × ready above, desired and ready instances below, on
+//! one time axis, panic periods shaded and each fall of the desired count to zero marked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -36,6 +40,10 @@ use knserve_core::autoscaler::{
 };
 use knserve_core::config::AutoscalerConfig;
 
+mod plot;
+
+use self::plot::Row;
+
 #[derive(Debug, Parser)]
 #[command(about = "Replay a traffic trace through the KPA autoscaler")]
 struct Args {
@@ -50,6 +58,9 @@ struct Args {
     /// The revision's containerConcurrency (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     container_concurrency: u32,
+    /// Also draw the replay into FILE: `.svg`, or `.html` embedding the SVG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 /// One row of the trace.
@@ -78,13 +89,50 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// The plot's format, from `--plot`'s extension.
+#[derive(Debug, Clone, Copy)]
+enum PlotFormat {
+    Svg,
+    Html,
+}
+
+fn plot_format(path: &std::path::Path) -> Result<PlotFormat> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg") => Ok(PlotFormat::Svg),
+        Some("html") => Ok(PlotFormat::Html),
+        _ => bail!(
+            "--plot {}: the file must end in .svg or .html",
+            path.display()
+        ),
+    }
+}
+
 fn run(args: Args) -> Result<()> {
     let config = parse_config(&args.config)?;
     let annotations = parse_annotations(&args.annotations)?;
+    let plot = match &args.plot {
+        Some(path) => Some((path, plot_format(path)?)),
+        None => None,
+    };
     let (metric, samples) = read_trace(&args.trace)?;
     let params = resolve(&annotations, &config, args.container_concurrency, &metric)?;
     let stdout = std::io::stdout();
-    replay(&params, &samples, &mut stdout.lock())
+    let rows = replay(&params, &samples, &mut stdout.lock())?;
+    if let Some((path, format)) = plot {
+        let name = args.trace.file_name().map_or_else(
+            || args.trace.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let title = format!("kpa_replay {name}");
+        let svg = plot::svg(&rows, &title, metric.name(), params.target_value)?;
+        let text = match format {
+            PlotFormat::Svg => svg,
+            PlotFormat::Html => plot::html(&svg, &title),
+        };
+        std::fs::write(path, text)
+            .with_context(|| format!("--plot {}: cannot write", path.display()))?;
+    }
+    Ok(())
 }
 
 fn split_pair(arg: &str, what: &str) -> Result<(String, String)> {
@@ -229,8 +277,9 @@ fn parse_row(record: &csv::StringRecord, metric: &str) -> Result<Sample> {
     Ok(Sample { t_ms, ready, value })
 }
 
-/// Feeds the samples to the autoscaler and writes one row per decision tick.
-fn replay(params: &ScalingParams, samples: &[Sample], out: &mut impl Write) -> Result<()> {
+/// Feeds the samples to the autoscaler and writes one row per decision tick; returns
+/// the ticks with what the trace showed at each.
+fn replay(params: &ScalingParams, samples: &[Sample], out: &mut impl Write) -> Result<Vec<Row>> {
     const REVISION: &str = "trace";
     let tick_ms = TICK_INTERVAL.as_millis() as u64;
     let first = samples[0];
@@ -243,6 +292,8 @@ fn replay(params: &ScalingParams, samples: &[Sample], out: &mut impl Write) -> R
         first.ready,
     );
     writeln!(out, "t_ms,desired,panic,ebc")?;
+    let mut rows = Vec::new();
+    let mut seen = first;
     let mut pending = samples.iter().peekable();
     let mut tick = (first.t_ms / tick_ms + 1) * tick_ms;
     while tick <= last_ms {
@@ -251,6 +302,7 @@ fn replay(params: &ScalingParams, samples: &[Sample], out: &mut impl Write) -> R
             let at = Timestamp::from_millis(sample.t_ms);
             kpa.record(at, &REVISION, &stat(params, sample.value, at));
             ready = Some(sample.ready);
+            seen = *sample;
         }
         if let Some(ready) = ready {
             kpa.observe(&REVISION, ready, true);
@@ -265,9 +317,16 @@ fn replay(params: &ScalingParams, samples: &[Sample], out: &mut impl Write) -> R
             "{tick},{desired},{panic},{}",
             status.excess_burst_capacity
         )?;
+        rows.push(Row {
+            t_ms: tick,
+            value: seen.value,
+            ready: seen.ready,
+            desired: status.desired,
+            panic: panic == 1,
+        });
         tick += tick_ms;
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// The stat an instance scrape would report for a whole-revision value.
