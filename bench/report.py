@@ -4,7 +4,7 @@
     python3 bench/report.py --run RUN_DIR --out DIR [--quick] [--git G] [--build-seconds S]
 
 RUN_DIR holds what the benchmarks of the run wrote: proxy.json/.md (harness.py),
-fullpath.json/.md, coldstart.json/.md and autoscaler.json/.md; any may be missing (a
+fullpath.json/.md, coldstart.json/.md, autoscaler.json/.md and thousand.json/.md; any may be missing (a
 skipped or failed benchmark). Writes DIR/<UTC stamp>[-quick].json — every part's record
 under its name, plus the targets — and DIR/<stamp>[-quick].md — the targets of issue 6
 §3, each met, missed or not measured with its figure, then every part's own tables —
@@ -32,7 +32,7 @@ import os
 import re
 import sys
 
-PARTS = ("proxy", "fullpath", "coldstart", "autoscaler")
+PARTS = ("proxy", "fullpath", "coldstart", "autoscaler", "thousand")
 KN, OURS = "kn-queue-proxy", "knserve-queue"
 
 
@@ -145,6 +145,25 @@ def autoscaler_targets(a):
     return out
 
 
+def thousand_targets(t):
+    g = "one machine, many Services (issue 21 §2)"
+    if not t:
+        return [row(g, "all many-Services targets", "—", None, "bench/thousand.py did not run")]
+    s, m, n = t["summary"], t["memory"], t["config"]["services"]
+    rows = [row(g, "≤ 64 KiB of server memory per idle Service", f"{m['kib_per_service']:.1f} KiB",
+                m["kib_per_service"] <= 64, f"RSS with {n} idle Services minus before, ÷ {n}")]
+    ratio = s.get("lookup_ratio_largest_to_smallest")
+    rows.append(row(g, "router lookup flat from 10 to 10,000 hosts (within 10 %)",
+                    f"{ratio:.2f}×" if ratio else "—", None if ratio is None else ratio <= 1.10,
+                    "criterion, probes spread over the table"))
+    p99 = s.get("overhead_p99_ms")
+    rows.append(row(g, f"{s['n']} Services cold-started at once: all answered, overhead p99 ≤ 50 ms",
+                    f"{s['ok']}/{s['n']} × 200, p99 {p99:.1f} ms" if p99 is not None else f"{s['ok']}/{s['n']}",
+                    s["ok"] == s["n"] and p99 is not None and p99 <= 50,
+                    "beyond median T_user and T_warm; the apps start on one core at once"))
+    return rows
+
+
 def demote(md):
     """A part's markdown under the record's title: its top headings become `##`."""
     levels = [len(m.group(1)) for m in re.finditer(r"^(#{1,6}) ", md, flags=re.M)]
@@ -174,7 +193,8 @@ def main():
     if not parts:
         sys.exit(f"report: no benchmark wrote a record into {args.run}")
     targets = (proxy_targets(parts.get("proxy")) + fullpath_targets(parts.get("fullpath"))
-               + coldstart_targets(parts.get("coldstart")) + autoscaler_targets(parts.get("autoscaler")))
+               + coldstart_targets(parts.get("coldstart")) + autoscaler_targets(parts.get("autoscaler"))
+               + thousand_targets(parts.get("thousand")))
     now = datetime.datetime.now(datetime.timezone.utc)
     record = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "mode": "quick" if args.quick else "full",
               "git": args.git, "build_seconds": args.build_seconds, "targets": targets, **parts}

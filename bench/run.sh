@@ -7,6 +7,9 @@
 #   coldstart   cold start on the local backend, per phase (bench/coldstart.py)
 #   autoscaler  CPU per decision tick, memory per revision, stat ingestion, against
 #               Knative's Go benchmarks (bench/autoscaler.py)
+#   thousand    `knserve serve` with 1,000 idle Services: apply throughput, memory per
+#               Service, idle CPU, 100 cold starts at once; the router's lookup cost from
+#               10 to 10,000 hosts (bench/thousand.py; --quick: 200 Services, no router bench)
 # then bench/report.py merges them into one dated record with the targets met or missed.
 #
 #   bench/run.sh            full run (≈ 55 min with builds); writes bench/results/<date>.{json,md}
@@ -14,7 +17,7 @@
 #   bench/run.sh --quick    smoke (≈ 5 min incl. start-ups); writes to $KNSERVE_BENCH_OUT
 #                           (default /tmp/knserve-bench) and fails on any error
 #   --out DIR               where the record goes
-#   --only a,b              run only these of proxy,fullpath,coldstart,autoscaler
+#   --only a,b              run only these of proxy,fullpath,coldstart,autoscaler,thousand
 #   other flags go to bench/harness.py (--reps N --seconds S --warmup W)
 #
 # Needs root (unshare -n, apt-get). Builds/installs what it lacks:
@@ -35,7 +38,7 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 QUICK=()
 ARGS=()
 OUT=$REPO/bench/results
-ONLY=proxy,fullpath,coldstart,autoscaler
+ONLY=proxy,fullpath,coldstart,autoscaler,thousand
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=(--quick); OUT=${KNSERVE_BENCH_OUT:-/tmp/knserve-bench} ;;
@@ -114,6 +117,12 @@ fi
 if wants autoscaler; then
   step "autoscaler: autoscaler.py" python3 bench/autoscaler.py "${QUICK[@]}" --out "$RUN" \
     --bench-bin "$AUTOSCALER_BENCH"
+fi
+if wants thousand; then
+  THOUSAND=()
+  [ ${#QUICK[@]} -gt 0 ] && THOUSAND=(--no-router)
+  step "thousand: thousand.py" python3 bench/thousand.py "${QUICK[@]}" "${THOUSAND[@]}" --out "$RUN" \
+    --git "$GIT" --tools "$TARGET/bench-tools/release" --knserve "$TARGET/dist/knserve"
 fi
 step "report: report.py -> $OUT" python3 bench/report.py "${QUICK[@]}" --run "$RUN" --out "$OUT" \
   --git "$GIT" --build-seconds "$build_s"

@@ -133,6 +133,9 @@ pub struct Instance {
     server: ServeHandle,
     process: Option<Supervised>,
     monitor: Option<JoinHandle<()>>,
+    // The app's port, leased until the instance is gone (after its process); held
+    // for its `Drop`, never read.
+    _port: Option<super::ports::PortLease>,
 }
 
 impl Instance {
@@ -157,16 +160,17 @@ impl Instance {
         };
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let (state_tx, state) = watch::channel(InstanceState::Starting);
-        let (queue, service, process, monitor) = match workload {
+        let (queue, service, process, monitor, port) = match workload {
             Workload::InProcess(factory) => {
                 settings.trace.ready(Instant::now());
                 state_tx.send_replace(InstanceState::Ready);
                 let queue = queue(Readiness::always());
                 let service = queue.stack().wrap(factory());
-                (queue, service, None, None)
+                (queue, service, None, None, None)
             }
             Workload::Process(template) => {
-                let port = free_port().await?;
+                let lease = super::ports::lease()?;
+                let port = lease.port();
                 let probe = probe_spec(template, port);
                 let queue = queue(Readiness::new(vec![probe.clone()]));
                 let idle = match settings.container_concurrency {
@@ -187,7 +191,7 @@ impl Instance {
                     settings.trace.clone(),
                 ));
                 let service = queue.stack().wrap(app);
-                (queue, service, Some(process), Some(monitor))
+                (queue, service, Some(process), Some(monitor), Some(lease))
             }
         };
         let server = net::serve(listener, service.clone())?;
@@ -204,6 +208,7 @@ impl Instance {
             server,
             process,
             monitor,
+            _port: port,
         })
     }
 
@@ -265,11 +270,6 @@ impl Instance {
         }
         info!(instance = %self.id, "instance stopped");
     }
-}
-
-async fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// The readiness probe of an instance whose app listens on `port`: the manifest's,
@@ -412,7 +412,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_starting_app_is_seen_ready_within_a_few_ms_of_listening_not_a_probe_period_later() {
-        let port = free_port().await.unwrap();
+        let lease = crate::runtime::ports::lease().unwrap();
+        let port = lease.port();
         let app = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(120)).await;
             let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))

@@ -16,6 +16,7 @@ mod control;
 pub mod datapath;
 pub mod instance;
 mod persist;
+mod ports;
 mod progress;
 mod revision;
 
