@@ -194,7 +194,34 @@ fn serving_stack(
         ),
         container_concurrency: env.container_concurrency,
     };
-    stack.wrap(Forward::new(idle, false).to(app))
+    stack.wrap(auto_forward(idle, app))
+}
+
+/// The proxy to the app as Knative's queue-proxy has it (`NewProxyAutoTransport`): a
+/// request that arrived over HTTP/2 (h2c from the activator or the ingress, on the h2c
+/// port 8013) goes to the app as h2c with prior knowledge, any other as HTTP/1.1 — so an
+/// app serving h2c sees the protocol its client spoke.
+fn auto_forward(
+    idle: usize,
+    app: SocketAddr,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = http::Response<Body>,
+    Error = BoxError,
+    Future = impl Future<Output = Result<http::Response<Body>, BoxError>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let http1 = Forward::new(idle, false).to(app);
+    let h2c = Forward::new(idle, true).to(app);
+    service_fn(move |request: Request<Body>| {
+        let mut forward = if request.version() == http::Version::HTTP_2 {
+            h2c.clone()
+        } else {
+            http1.clone()
+        };
+        tower::Service::call(&mut forward, request)
+    })
 }
 
 /// `GET /wait-for-drain`, the user container's preStop hook (§4.5): drains, answers
