@@ -209,10 +209,11 @@ pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()>
                 .map(|t| format!("{}/{t}", suite.name)),
         );
         ran.push((suite, verdicts));
-    }
-    if all {
-        let path = write_results(&cache, &ran).await?;
-        eprintln!("  verdicts of every suite in {}", path.display());
+        if all {
+            // Rewritten after each suite, so that a run cut short keeps what finished.
+            let path = write_results(&cache, &ran).await?;
+            eprintln!("  verdicts so far in {}", path.display());
+        }
     }
     ensure!(
         failures.is_empty(),
@@ -387,6 +388,17 @@ async fn write_results(cache: &Path, ran: &[(&Suite, Verdicts)]) -> anyhow::Resu
         (p, f, s) = (p + v.passed.len(), f + v.failed.len(), s + v.skipped.len());
     }
     md.push_str(&format!("| **total** | {p} | {f} | {s} |\n"));
+    let pending: Vec<&str> = SUITES
+        .iter()
+        .filter(|s| !ran.iter().any(|(r, _)| r.name == s.name))
+        .map(|s| s.name)
+        .collect();
+    if !pending.is_empty() {
+        md.push_str(&format!(
+            "\nNot run (the run ended before them): {}.\n",
+            pending.join(", ")
+        ));
+    }
     for (suite, v) in ran {
         md.push_str(&format!(
             "\n## {} (`{}`)\n\n| test | verdict | time |\n|---|---|---|\n",
