@@ -18,7 +18,7 @@ use super::kube_io::{apply, drain, error_policy, succeeded, write_status};
 use super::{Context, Error, RESYNC, now};
 use crate::crd;
 use crate::desired::ingress::desired_ingress;
-use crate::desired::route_services::route_services;
+use crate::desired::route_services::{keeping_live_metadata, route_services};
 use crate::desired::serving;
 
 /// Runs the Route reconciler.
@@ -76,8 +76,8 @@ fn routes_of_revision(revision: crd::Revision) -> Vec<ObjectRef<crd::Route>> {
         .collect()
 }
 
-/// Applies the route's Services ([`route_services`]) where they differ from the live
-/// ones, and deletes the ones the route owns that it no longer wants (a removed tag's), as
+/// Applies the route's Services ([`route_services`], keeping labels and annotations the
+/// live ones have) where they differ from the live ones, and deletes the ones the route owns that it no longer wants (a removed tag's), as
 /// Knative's `reconcilePlaceholderServices` does.
 ///
 /// Choice: a Service of the same name that the route does not own is left alone and the
@@ -97,7 +97,12 @@ async fn reconcile_services(
     let live = api.list(&params).await?.items;
     for service in wanted {
         let name = service.name_any();
-        match api.get_opt(&name).await? {
+        let live = api.get_opt(&name).await?;
+        let service = &match &live {
+            Some(live) => keeping_live_metadata(service, live),
+            None => service.clone(),
+        };
+        match live {
             Some(existing) if !owned(&existing) => {
                 return Err(Error::Build(format!(
                     "route {:?} does not own Service {name:?}",

@@ -101,6 +101,25 @@ pub fn route_services(
     Ok(services.into_values().collect())
 }
 
+/// `wanted` with the labels and annotations `live` has that it does not set, as Knative
+/// updates a route's Service (`kmap.Union(existing, desired)`): a label or annotation
+/// removed from the route stays on its Services.
+pub fn keeping_live_metadata(wanted: &Service, live: &Service) -> Service {
+    let mut merged = wanted.clone();
+    let union = |live: Option<&BTreeMap<String, String>>,
+                 wanted: Option<BTreeMap<String, String>>| {
+        let mut all = live.cloned().unwrap_or_default();
+        all.extend(wanted.unwrap_or_default());
+        Some(all).filter(|a| !a.is_empty())
+    };
+    merged.metadata.labels = union(live.metadata.labels.as_ref(), merged.metadata.labels);
+    merged.metadata.annotations = union(
+        live.metadata.annotations.as_ref(),
+        merged.metadata.annotations,
+    );
+    merged
+}
+
 /// The Ingress's load balancer for in-cluster callers: the private one when it has one
 /// (Knative's choice), else the public one; its `domainInternal`, else its `domain`.
 fn internal_balancer(ingress: &crd::Ingress) -> Option<String> {
@@ -179,6 +198,20 @@ mod tests {
             let owner = &service.owner_references()[0];
             assert_eq!((owner.uid.as_str(), owner.controller), ("u-1", Some(true)));
         }
+    }
+
+    #[test]
+    fn labels_and_annotations_removed_from_the_route_stay_on_its_services() {
+        let wanted = &route_services(&route(), &status(&[]), &RoutingConfig::default(), None)
+            .expect("ok")[0];
+        let mut live = wanted.clone();
+        live.metadata.labels = Some([("juicy".to_owned(), "jamba".to_owned())].into());
+        live.metadata.annotations = Some([("app".to_owned(), "old".to_owned())].into());
+        let merged = keeping_live_metadata(wanted, &live);
+        assert_eq!(merged.labels()["juicy"], "jamba");
+        assert_eq!(merged.labels()["app"], "a");
+        assert_eq!(merged.annotations()["app"], "old");
+        assert_eq!(merged.annotations()["serving.knative.dev/creator"], "me");
     }
 
     #[test]
