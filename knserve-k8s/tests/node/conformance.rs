@@ -41,7 +41,12 @@ const CI_SUBSET: [(&str, &str); 2] = [
         "api-v1",
         "^(TestServiceCreateListAndDelete|TestServiceCreateAndUpdate|TestRouteCreation|\
          TestServiceWithTrafficSplit|TestContainerExitingMsg|TestBlueGreenRoute|\
-         TestServiceAccountValidation)$",
+         TestServiceAccountValidation|TestConfigMapVolume|TestConfigurationGetAndList|\
+         TestContainerErrorMsg|TestCustomResourcesLimits|TestProjectedComplex|\
+         TestProjectedConfigMapVolume|TestProjectedSecretVolume|\
+         TestProjectedServiceAccountToken|TestRevisionGetAndList|\
+         TestRouteAndConfigGenerateName|TestRouteGetAndList|TestSecretVolume|\
+         TestServiceBYOName|TestServiceGenerateName|TestUpdateConfigurationMetadata)$",
     ),
     (
         "runtime",
