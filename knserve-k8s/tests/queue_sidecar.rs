@@ -222,3 +222,41 @@ async fn wait_for_drain_without_sigterm_serves_again_a_second_later() {
         "no SIGTERM followed: the drain is undone"
     );
 }
+
+/// As Knative's queue-proxy: a request that reaches the sidecar over h2c goes on to the app
+/// over h2c (an h2c app sees HTTP/2), an HTTP/1.1 request as HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_requests_reach_the_app_as_h2c_and_http1_as_http1() {
+    let app = app().await;
+    let sidecar = start(knative_env(app.address.port(), 0));
+    let (status, body) = send(sidecar.serving, "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text(&body).starts_with("version: HTTP/1.1\n"),
+        "{}",
+        text(&body)
+    );
+
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let response = client
+        .request(
+            http::Request::get(format!("http://{}/", sidecar.serving))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .expect("h2c request");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        text(&body).starts_with("version: HTTP/2.0\n"),
+        "{}",
+        text(&body)
+    );
+}

@@ -5,7 +5,8 @@
 //! - [`service`]: Service → Configuration + Route.
 //! - [`configuration`]: Configuration → Revision, `routingState` labels.
 //! - [`route`]: Route → Ingress, traffic resolution and URLs.
-//! - [`revision`]: Revision → Deployment + PodAutoscaler, revision status.
+//! - [`revision`]: Revision → Deployment + PodAutoscaler, revision status; images by
+//!   tag resolved to digests first ([`digest`]).
 //! - [`sks`]: ServerlessService → private and public Services and the public
 //!   EndpointSlice.
 //! - [`hpa`]: PodAutoscaler of class `hpa.autoscaling.knative.dev` →
@@ -21,6 +22,7 @@
 
 mod config;
 pub mod configuration;
+pub mod digest;
 pub mod hpa;
 mod kube_io;
 pub mod revision;

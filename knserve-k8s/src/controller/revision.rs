@@ -14,7 +14,9 @@ use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
+use serde_json::Value;
 
+use super::digest;
 use super::kube_io::{apply, drain, error_policy, succeeded, write_status};
 use super::{Context, Error, RESYNC, now};
 use crate::crd::{self, PodAutoscaler};
@@ -77,7 +79,18 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
         .as_ref()
         .and_then(|d| d.spec.as_ref())
         .and_then(|s| s.replicas);
-    let children = desired_deployment(&revision, live_replicas, &deployment_config, autoscaler)
+    let digests = match image_digests(&revision, &deployment_config).await {
+        Ok(digests) => digests,
+        Err(message) => {
+            let mut status = failed(&revision, CONTAINER_MISSING, message);
+            keep_digests(&mut status, &revision);
+            write_status(&revisions, &revision, revision.status.as_ref(), &status).await?;
+            succeeded(&*revision, &ctx);
+            return Ok(Action::requeue(POD_RECHECK));
+        }
+    };
+    let by_digest = digests.applied_to(&revision);
+    let children = desired_deployment(&by_digest, live_replicas, &deployment_config, autoscaler)
         .map_err(|e| e.to_string())
         .and_then(|d| {
             let pa = desired_pod_autoscaler(&revision, autoscaler).map_err(|e| e.to_string())?;
@@ -97,8 +110,10 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
             };
             observed_status(&revision, &deployment, &pa, &pods, &deployment_config).await
         }
-        Err(message) => (invalid(&revision, message), RESYNC),
+        Err(message) => (failed(&revision, INVALID_SPEC, message), RESYNC),
     };
+    let mut status = status;
+    digests.record(&mut status);
     write_status(&revisions, &revision, revision.status.as_ref(), &status).await?;
     succeeded(&*revision, &ctx);
     Ok(Action::requeue(requeue))
@@ -128,10 +143,12 @@ async fn observed_status(
     (status, requeue)
 }
 
-fn invalid(revision: &crd::Revision, message: String) -> crd::serving::RevisionStatus {
+/// The revision failed before its Deployment could be built: `ContainerHealthy` and
+/// `Ready` False with `reason`.
+fn failed(revision: &crd::Revision, reason: &str, message: String) -> crd::serving::RevisionStatus {
     let observation = RevisionObservation {
         health: RevisionHealth::Failed {
-            reason: INVALID_SPEC.to_owned(),
+            reason: reason.to_owned(),
             message,
         },
         actual_replicas: 0,
@@ -139,6 +156,123 @@ fn invalid(revision: &crd::Revision, message: String) -> crd::serving::RevisionS
         active: None,
     };
     serving::revision_status(revision, &observation, &now())
+}
+
+/// Knative's `ReasonContainerMissing`: an image could not be resolved to its digest.
+const CONTAINER_MISSING: &str = "ContainerMissing";
+
+/// The status field of the init containers' digests (`initContainerStatuses`).
+const INIT_CONTAINER_STATUSES: &str = "initContainerStatuses";
+
+/// The revision's image digests, one `{name, imageDigest}` per container in spec order
+/// (`imageDigest` absent when the image runs as written), as Knative's `ContainerStatus`.
+#[derive(Debug)]
+struct Digests {
+    containers: Vec<Value>,
+    init_containers: Vec<Value>,
+}
+
+impl Digests {
+    /// The revision with each image replaced by its digest where it has one (Knative's
+    /// `makeContainer`: by position in the spec).
+    fn applied_to(&self, revision: &crd::Revision) -> crd::Revision {
+        let mut revision = revision.clone();
+        let replace = |containers: &mut [knserve_core::api::Container], statuses: &[Value]| {
+            for (container, status) in containers.iter_mut().zip(statuses) {
+                if let Some(digest) = status.get("imageDigest").and_then(Value::as_str) {
+                    digest.clone_into(&mut container.image);
+                }
+            }
+        };
+        replace(&mut revision.spec.containers, &self.containers);
+        replace(&mut revision.spec.init_containers, &self.init_containers);
+        revision
+    }
+
+    /// Writes the digests into `status`.
+    fn record(&self, status: &mut crd::serving::RevisionStatus) {
+        status.container_statuses.clone_from(&self.containers);
+        if self.init_containers.is_empty() {
+            status.extra.remove(INIT_CONTAINER_STATUSES);
+        } else {
+            status.extra.insert(
+                INIT_CONTAINER_STATUSES.to_owned(),
+                Value::Array(self.init_containers.clone()),
+            );
+        }
+    }
+}
+
+/// Keeps the digests the revision's status already has (a failed resolution records none).
+fn keep_digests(status: &mut crd::serving::RevisionStatus, revision: &crd::Revision) {
+    if let Some(old) = revision.status.as_ref() {
+        status
+            .container_statuses
+            .clone_from(&old.container_statuses);
+    }
+}
+
+/// The digests of the revision's images: the ones its status records once every
+/// container has one (a revision is resolved once, as in Knative), else resolved now
+/// ([`digest`]).
+///
+/// Choice: resolved inline, within `digest-resolution-timeout` per image, where Knative
+/// resolves on a background queue and marks the revision `ResolvingDigests` meanwhile;
+/// reconciles of other revisions run concurrently, so a slow registry delays only the
+/// revisions whose images it serves.
+///
+/// # Errors
+/// Knative's `ContainerMissing` message for the first image that could not be resolved.
+async fn image_digests(
+    revision: &crd::Revision,
+    config: &DeploymentConfig,
+) -> Result<Digests, String> {
+    let spec = &revision.spec;
+    let status = revision.status.as_ref();
+    let recorded = status
+        .map(|s| s.container_statuses.clone())
+        .unwrap_or_default();
+    let recorded_init = status
+        .and_then(|s| s.extra.get(INIT_CONTAINER_STATUSES))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if recorded.len() == spec.containers.len() && recorded_init.len() == spec.init_containers.len()
+    {
+        return Ok(Digests {
+            containers: recorded,
+            init_containers: recorded_init,
+        });
+    }
+    let images = spec
+        .init_containers
+        .iter()
+        .chain(&spec.containers)
+        .map(|c| c.image.clone())
+        .collect::<Vec<String>>();
+    let resolved = digest::resolve_all(
+        &images,
+        &config.registries_skipping_tag_resolving,
+        config.digest_resolution_timeout,
+    )
+    .await?;
+    let statuses = |containers: &[knserve_core::api::Container]| -> Vec<Value> {
+        containers
+            .iter()
+            .map(|c| {
+                let mut entry = serde_json::Map::new();
+                entry.insert("name".to_owned(), Value::String(c.name.clone()));
+                if let Some(digest) = resolved.get(&c.image).filter(|d| !d.is_empty()) {
+                    entry.insert("imageDigest".to_owned(), Value::String(digest.clone()));
+                }
+                Value::Object(entry)
+            })
+            .collect()
+    };
+    Ok(Digests {
+        containers: statuses(&spec.containers),
+        init_containers: statuses(&spec.init_containers),
+    })
 }
 
 /// What the Deployment, its first pod and the PodAutoscaler say about the revision,

@@ -1,10 +1,14 @@
 //! Route → Ingress (§1.6, §1.7, §6.1): targets resolved to ready revisions, URLs, and the
 //! networking Ingress that programs the data path; `IngressReady` follows the Ingress.
+//! The route's own and its tags' Kubernetes Services point at the ingress
+//! ([`route_services`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use knserve_core::api::keys::{CONFIGURATION_LABEL, ROUTES_ANNOTATION, SERVICE_LABEL};
+use k8s_openapi::api::core::v1::Service as CoreService;
+use knserve_core::api::keys::{CONFIGURATION_LABEL, ROUTE_LABEL, ROUTES_ANNOTATION, SERVICE_LABEL};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -14,6 +18,7 @@ use super::kube_io::{apply, drain, error_policy, succeeded, write_status};
 use super::{Context, Error, RESYNC, now};
 use crate::crd;
 use crate::desired::ingress::desired_ingress;
+use crate::desired::route_services::{keeping_live_metadata, route_services};
 use crate::desired::serving;
 
 /// Runs the Route reconciler.
@@ -71,6 +76,64 @@ fn routes_of_revision(revision: crd::Revision) -> Vec<ObjectRef<crd::Route>> {
         .collect()
 }
 
+/// Applies the route's Services ([`route_services`], keeping labels and annotations the
+/// live ones have) where they differ from the live ones, and deletes the ones the route owns that it no longer wants (a removed tag's), as
+/// Knative's `reconcilePlaceholderServices` does.
+///
+/// Choice: a Service of the same name that the route does not own is left alone and the
+/// reconcile fails naming it (Knative also marks the route `NotOwned`).
+async fn reconcile_services(
+    route: &crd::Route,
+    api: &Api<CoreService>,
+    wanted: &[CoreService],
+) -> Result<(), Error> {
+    let uid = route.uid().unwrap_or_default();
+    let owned = |s: &CoreService| {
+        s.owner_references()
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true))
+    };
+    let params = ListParams::default().labels(&format!("{ROUTE_LABEL}={}", route.name_any()));
+    let live = api.list(&params).await?.items;
+    for service in wanted {
+        let name = service.name_any();
+        let live = api.get_opt(&name).await?;
+        let service = &match &live {
+            Some(live) => keeping_live_metadata(service, live),
+            None => service.clone(),
+        };
+        match live {
+            Some(existing) if !owned(&existing) => {
+                return Err(Error::Build(format!(
+                    "route {:?} does not own Service {name:?}",
+                    route.name_any()
+                )));
+            }
+            Some(existing)
+                if existing
+                    .spec
+                    .as_ref()
+                    .map(|s| (&s.type_, &s.external_name, &s.ports))
+                    == service
+                        .spec
+                        .as_ref()
+                        .map(|s| (&s.type_, &s.external_name, &s.ports))
+                    && existing.labels() == service.labels()
+                    && existing.annotations() == service.annotations() => {}
+            _ => {
+                apply(api, service).await?;
+            }
+        }
+    }
+    for stale in live.iter().filter(|s| owned(s)) {
+        let name = stale.name_any();
+        if !wanted.iter().any(|w| w.name_any() == name) {
+            api.delete(&name, &Default::default()).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn reconcile(route: Arc<crd::Route>, ctx: Arc<Context>) -> Result<Action, Error> {
     if route.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -109,6 +172,14 @@ async fn reconcile(route: Arc<crd::Route>, ctx: Arc<Context>) -> Result<Action, 
         if changed {
             apply(&ingresses, &wanted).await?;
         }
+        let services = route_services(&route, &status, &config.routing, ingress.as_ref())
+            .map_err(Error::Build)?;
+        reconcile_services(
+            &route,
+            &Api::namespaced(client.clone(), &namespace),
+            &services,
+        )
+        .await?;
     }
     let routes: Api<crd::Route> = Api::namespaced(client, &namespace);
     write_status(&routes, &route, route.status.as_ref(), &status).await?;

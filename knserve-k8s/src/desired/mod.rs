@@ -7,5 +7,6 @@ pub mod autoscaling;
 pub mod hpa;
 pub mod ingress;
 pub mod revision;
+pub mod route_services;
 pub mod serving;
 pub mod sks;

@@ -17,6 +17,11 @@
 //! knserve-k8s passes today, so that a regression fails the build). Every test's verdict
 //! is printed, the suites' output is kept in the run dir while the node runs, and the
 //! counts are recorded in the results file (`conformance_<suite>_{passed,failed,skipped}`).
+//! A run of `all` also writes `conformance/results.md` (every test's verdict, the
+//! versions, knserve's revision, the date), which the repository keeps from its last run.
+//!
+//! Before the suites, [`revisions_report_image_digests`] checks that a ksvc's Revision
+//! reports the digest its tag resolved to in the node's registry.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,7 +30,10 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use tokio::process::Command;
 
-use crate::env::Node;
+use knserve_k8s::crd;
+use serde_json::Value;
+
+use crate::env::{Node, condition, wait_for};
 
 /// The tests `.ci/run` runs, by suite: a `-test.run` expression each.
 const CI_SUBSET: [(&str, &str); 2] = [
@@ -33,7 +41,12 @@ const CI_SUBSET: [(&str, &str); 2] = [
         "api-v1",
         "^(TestServiceCreateListAndDelete|TestServiceCreateAndUpdate|TestRouteCreation|\
          TestServiceWithTrafficSplit|TestContainerExitingMsg|TestBlueGreenRoute|\
-         TestServiceAccountValidation)$",
+         TestServiceAccountValidation|TestConfigMapVolume|TestConfigurationGetAndList|\
+         TestContainerErrorMsg|TestCustomResourcesLimits|TestProjectedComplex|\
+         TestProjectedConfigMapVolume|TestProjectedSecretVolume|\
+         TestProjectedServiceAccountToken|TestRevisionGetAndList|\
+         TestRouteAndConfigGenerateName|TestRouteGetAndList|TestSecretVolume|\
+         TestServiceBYOName|TestServiceGenerateName|TestUpdateConfigurationMetadata)$",
     ),
     (
         "runtime",
@@ -86,7 +99,13 @@ struct Verdicts {
     passed: Vec<String>,
     failed: Vec<String>,
     skipped: Vec<String>,
+    /// Every test in output order: name, `PASS`/`FAIL`/`SKIP`, duration as Go prints it.
+    rows: Vec<(String, String, String)>,
 }
+
+/// Where a run of every suite (`KNSERVE_CONFORMANCE=all`) records its verdicts, relative
+/// to the repository.
+const RESULTS_FILE: &str = "conformance/results.md";
 
 /// Reads `go test -v` output: the top-level `--- PASS/FAIL/SKIP: Name (…)` lines.
 fn verdicts(output: &str) -> Verdicts {
@@ -98,7 +117,16 @@ fn verdicts(output: &str) -> Verdicts {
         let Some((verdict, name)) = rest.split_once(": ") else {
             continue;
         };
-        let name = name.split(' ').next().unwrap_or_default().to_owned();
+        let mut words = name.split(' ');
+        let name = words.next().unwrap_or_default().to_owned();
+        let duration = words
+            .next()
+            .unwrap_or_default()
+            .trim_matches(|c| c == '(' || c == ')')
+            .to_owned();
+        if matches!(verdict, "PASS" | "FAIL" | "SKIP") {
+            v.rows.push((name.clone(), verdict.to_owned(), duration));
+        }
         match verdict {
             "PASS" => v.passed.push(name),
             "FAIL" => v.failed.push(name),
@@ -120,6 +148,7 @@ pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()>
         let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n");
         node.kubectl_stdin(&["apply", "-f", "-"], &yaml).await?;
     }
+    revisions_report_image_digests(node, &registry).await?;
     let choice = std::env::var("KNSERVE_CONFORMANCE").unwrap_or_default();
     let all = choice == "all";
     let chosen: Vec<(String, String)> = if choice.is_empty() || all {
@@ -141,6 +170,7 @@ pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()>
     };
     let node_ip = registry.split(':').next().unwrap_or_default().to_owned();
     let mut failures = Vec::new();
+    let mut ran = Vec::new();
     for suite in &SUITES {
         let run = if all {
             None
@@ -183,12 +213,217 @@ pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()>
                 .iter()
                 .map(|t| format!("{}/{t}", suite.name)),
         );
+        ran.push((suite, verdicts));
+        if all {
+            // Rewritten after each suite, so that a run cut short keeps what finished.
+            let path = write_results(&cache, &ran).await?;
+            eprintln!("  verdicts so far in {}", path.display());
+        }
     }
     ensure!(
         failures.is_empty(),
         "conformance tests failed: {failures:?}"
     );
     Ok(())
+}
+
+/// The controller resolves a tag of the node's registry to the digest the registry serves:
+/// the Revision's `status.containerStatuses[0].imageDigest` is `<registry>/<repo>@sha256:…`,
+/// its pod runs that reference and the kubelet reports the same image ID; a tag the
+/// registry does not have fails the Revision with Knative's `ContainerMissing` before any
+/// pod exists.
+async fn revisions_report_image_digests(node: &Node, registry: &str) -> anyhow::Result<()> {
+    const NS: &str = "serving-tests";
+    let ksvc = |name: &str, image: &str| {
+        format!(
+            "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {{name: {name}, \
+             namespace: {NS}}}\nspec:\n  template:\n    spec:\n      containers: [{{image: \
+             {image}}}]\n"
+        )
+    };
+    let image = format!("{registry}/serving/helloworld:latest");
+    node.kubectl_stdin(&["apply", "-f", "-"], &ksvc("digest-check", &image))
+        .await?;
+    let revision = wait_for(
+        Duration::from_secs(120),
+        "revision digest-check-00001 Ready",
+        || async {
+            let revision = node
+                .knative::<crd::Revision>(NS, "digest-check-00001")
+                .await?;
+            Ok(match revision {
+                Some(r) if condition(&r, "Ready").is_some_and(|c| c.0 == "True") => Ok(r),
+                other => Err(anyhow::anyhow!(
+                    "Ready is {:?}",
+                    other.and_then(|r| condition(&r, "Ready"))
+                )),
+            })
+        },
+    )
+    .await?;
+    let digest = revision
+        .pointer("/status/containerStatuses/0/imageDigest")
+        .and_then(Value::as_str)
+        .context("the Ready revision has no status.containerStatuses[0].imageDigest")?
+        .to_owned();
+    let prefix = format!("{registry}/serving/helloworld@sha256:");
+    ensure!(
+        digest.starts_with(&prefix) && digest.len() == prefix.len() + 64,
+        "imageDigest {digest:?} is not {prefix}<64 hex digits>"
+    );
+    let pods = node.revision_pods(NS, "digest-check-00001").await?;
+    let pod = pods.first().context("the Ready revision has no pod")?;
+    let user = |name: &str| name != "queue-proxy";
+    let spec_image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| user(&c.name)))
+        .and_then(|c| c.image.clone());
+    ensure!(
+        spec_image.as_deref() == Some(digest.as_str()),
+        "the pod runs {spec_image:?}, not the revision's digest {digest}"
+    );
+    let image_id = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.iter().find(|c| user(&c.name)))
+        .map(|c| c.image_id.clone());
+    ensure!(
+        image_id.as_deref() == Some(digest.as_str()),
+        "the kubelet reports image {image_id:?}, not {digest}"
+    );
+    node.record("conformance_revision_image_digest", digest.as_str());
+
+    let missing = format!("{registry}/serving/helloworld:no-such-tag");
+    node.kubectl_stdin(&["apply", "-f", "-"], &ksvc("digest-missing", &missing))
+        .await?;
+    let (reason, message) = wait_for(
+        Duration::from_secs(60),
+        "revision digest-missing-00001 ContainerHealthy=False",
+        || async {
+            let revision = node
+                .knative::<crd::Revision>(NS, "digest-missing-00001")
+                .await?;
+            Ok(
+                match revision.and_then(|r| condition(&r, "ContainerHealthy")) {
+                    Some((status, reason, message)) if status == "False" => Ok((reason, message)),
+                    other => Err(anyhow::anyhow!("ContainerHealthy is {other:?}")),
+                },
+            )
+        },
+    )
+    .await?;
+    let expected = format!(
+        "Unable to fetch image {missing:?}: failed to resolve image to digest: HEAD \
+         http://{registry}/v2/serving/helloworld/manifests/no-such-tag: unexpected status code \
+         404 Not Found"
+    );
+    ensure!(
+        reason == "ContainerMissing" && message.starts_with(&expected),
+        "ContainerHealthy=False {reason}: {message:?}, not ContainerMissing {expected:?}"
+    );
+    let pods = node.revision_pods(NS, "digest-missing-00001").await?;
+    ensure!(
+        pods.is_empty(),
+        "an unresolved revision has {} pods",
+        pods.len()
+    );
+    node.kubectl(&["delete", "ksvc", "-n", NS, "digest-check", "digest-missing"])
+        .await?;
+    Ok(())
+}
+
+/// Writes [`RESULTS_FILE`]: every test of every suite with its verdict and duration, the
+/// totals, Knative's versions (from the module directories the suites were built from),
+/// knserve's git revision, the date and the command.
+async fn write_results(cache: &Path, ran: &[(&Suite, Verdicts)]) -> anyhow::Result<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = |program: &'static str, args: &'static [&'static str]| {
+        let repo = repo.clone();
+        async move {
+            let out = Command::new(program)
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .await
+                .with_context(|| format!("running {program}"))?;
+            ensure!(out.status.success(), "{program} {args:?} failed");
+            anyhow::Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
+    };
+    let revision = output("git", &["rev-parse", "--short=12", "HEAD"]).await?;
+    let dirty = !output("git", &["status", "--porcelain", "--untracked-files=no"])
+        .await?
+        .is_empty();
+    let date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).await?;
+    let version = |module: &str| -> anyhow::Result<String> {
+        let dir = std::fs::read_to_string(cache.join(format!("{module}-dir")))?;
+        Ok(dir
+            .trim()
+            .rsplit_once('@')
+            .map(|(_, v)| v.to_owned())
+            .unwrap_or_default())
+    };
+    let mut md = String::from("# Knative conformance on knserve-k8s\n\n");
+    md.push_str(&format!(
+        "Knative Serving `{}` (`test/conformance/api/v1`, `test/conformance/runtime`), \
+         networking `{}` (`test/conformance/ingress`), against knserve-k8s at `{revision}`{} \
+         on a real node (`scripts/kube-testenv.sh up-node`), {date}.\n\n\
+         Generated by `KNSERVE_CONFORMANCE=all cargo test -p knserve-k8s --test node -- \
+         conformance` (root); see README, \"Knative's own conformance suites\".\n\n",
+        version("serving")?,
+        version("networking")?,
+        if dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        },
+    ));
+    md.push_str("| suite | passed | failed | skipped |\n|---|---|---|---|\n");
+    let (mut p, mut f, mut s) = (0, 0, 0);
+    for (suite, v) in ran {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            suite.name,
+            v.passed.len(),
+            v.failed.len(),
+            v.skipped.len()
+        ));
+        (p, f, s) = (p + v.passed.len(), f + v.failed.len(), s + v.skipped.len());
+    }
+    md.push_str(&format!("| **total** | {p} | {f} | {s} |\n"));
+    let pending: Vec<&str> = SUITES
+        .iter()
+        .filter(|s| !ran.iter().any(|(r, _)| r.name == s.name))
+        .map(|s| s.name)
+        .collect();
+    if !pending.is_empty() {
+        md.push_str(&format!(
+            "\nNot run (the run ended before them): {}.\n",
+            pending.join(", ")
+        ));
+    }
+    for (suite, v) in ran {
+        md.push_str(&format!(
+            "\n## {} (`{}`)\n\n| test | verdict | time |\n|---|---|---|\n",
+            suite.name, suite.package
+        ));
+        let mut rows: Vec<_> = v.rows.iter().collect();
+        rows.sort();
+        for (name, verdict, duration) in rows {
+            let verdict = match verdict.as_str() {
+                "PASS" => "pass",
+                "FAIL" => "**fail**",
+                _ => "skip",
+            };
+            md.push_str(&format!("| {name} | {verdict} | {duration} |\n"));
+        }
+    }
+    let path = repo.join(RESULTS_FILE);
+    std::fs::create_dir_all(path.parent().context("results dir")?)?;
+    std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// `scripts/knative-conformance.sh build` (instant when built).

@@ -2,7 +2,9 @@
 //! kube-apiserver, controller-manager, scheduler, containerd, runc, CNI, kubelet, kube-proxy
 //! and cluster DNS in a network namespace of their own), knserve's images from
 //! `scripts/knserve-images.sh` imported into containerd, and knserve-k8s installed from
-//! `knserve-k8s/config/` with only its image references changed.
+//! `knserve-k8s/config/` with only its image references changed and `ghcr.io` added to
+//! the registries whose tags are not resolved to digests (nothing outside the node is
+//! reachable; the node's own registry is, and its images are resolved).
 //!
 //! This process joins the node's network namespace before its runtime starts
 //! ([`Node::before_runtime`]): every socket it opens, and every `kubectl` it runs, is then
@@ -41,6 +43,10 @@ pub const EXISTING_RUN_DIR: &str = "KNSERVE_TEST_NODE_RUN_DIR";
 /// The knserve image's reference in `knserve-k8s/config/`, and what the test build is tagged.
 const PUBLISHED_IMAGE: &str = "ghcr.io/knserve/knserve:latest";
 const TEST_IMAGE: &str = "ghcr.io/knserve/knserve:dev";
+
+/// `config-deployment`'s `registries-skipping-tag-resolving` on the node: Knative's default
+/// and `ghcr.io`, whose images the node has imported rather than pulled.
+const SKIPPED_REGISTRIES: &str = "kind.local,ko.local,dev.local,ghcr.io";
 
 /// How long a request may wait for its response head (a cold start included).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -273,6 +279,17 @@ impl Node {
             all.push_str(&text.replace(PUBLISHED_IMAGE, TEST_IMAGE));
             all.push('\n');
         }
+        // The node reaches no registry outside it: ghcr.io's images (knserve's, the
+        // examples') are imported into containerd, so their tags are not resolved.
+        let sidecar = format!("  queue-sidecar-image: {TEST_IMAGE}\n");
+        ensure!(
+            all.contains(&sidecar),
+            "config-deployment no longer sets queue-sidecar-image as {sidecar:?}"
+        );
+        let all = all.replace(
+            &sidecar,
+            &format!("{sidecar}  registries-skipping-tag-resolving: {SKIPPED_REGISTRIES}\n"),
+        );
         self.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &all)
             .await?;
         let deployments: Api<Deployment> = Api::namespaced(self.client(), SYSTEM);

@@ -21,7 +21,8 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use knserve_core::net::{self, Body, BoxError};
 use tokio::net::TcpListener;
 
-/// The app: `/` answers with its request headers, `/slow` after 400 ms; it records the
+/// The app: `/` answers with its request's protocol version and headers, `/slow` after
+/// 400 ms; it records the
 /// most requests it ever saw at once.
 pub struct App {
     pub address: SocketAddr,
@@ -41,7 +42,8 @@ pub async fn app() -> App {
             if request.uri().path() == "/slow" {
                 tokio::time::sleep(Duration::from_millis(400)).await;
             }
-            let mut text = String::new();
+            // The protocol the request reached the app with, then its headers.
+            let mut text = format!("version: {:?}\n", request.version());
             for (name, value) in request.headers() {
                 text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
             }

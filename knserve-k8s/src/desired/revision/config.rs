@@ -1,5 +1,6 @@
 //! `config-deployment`: the keys the Deployment builder reads.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use knserve_core::autoscaler::DEFAULT_PROGRESS_DEADLINE;
@@ -12,6 +13,21 @@ pub const DEFAULT_QUEUE_IMAGE: &str = "ghcr.io/knserve/knserve:latest";
 /// The arguments the sidecar container is started with (the knserve image's `queue`
 /// server). Choice: always passed, so a `queue-sidecar-image` must be a knserve image.
 pub const QUEUE_ARGS: [&str; 1] = ["queue"];
+
+/// `registries-skipping-tag-resolving`'s default, as Knative's.
+pub const DEFAULT_SKIPPED_REGISTRIES: &str = "kind.local,ko.local,dev.local";
+
+/// `digest-resolution-timeout`'s default, as Knative's.
+pub const DEFAULT_DIGEST_RESOLUTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A comma-separated registry list (`registries-skipping-tag-resolving`), blanks ignored.
+pub fn registry_list(list: &str) -> BTreeSet<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// `config-deployment`, with Knative's key names and defaults (`Default`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +52,12 @@ pub struct DeploymentConfig {
     /// is only waiting (a cluster autoscaler will add a node), so `PodScheduled=False`
     /// does not fail the revision.
     pub pod_is_always_schedulable: bool,
+    /// `registries-skipping-tag-resolving` (default `kind.local,ko.local,dev.local`):
+    /// registries whose images are run by tag, not resolved to a digest.
+    pub registries_skipping_tag_resolving: BTreeSet<String>,
+    /// `digest-resolution-timeout` (default 10 s): how long resolving one image to its
+    /// digest may take.
+    pub digest_resolution_timeout: Duration,
 }
 
 impl Default for DeploymentConfig {
@@ -50,6 +72,8 @@ impl Default for DeploymentConfig {
             queue_sidecar_ephemeral_storage_request: None,
             queue_sidecar_ephemeral_storage_limit: None,
             pod_is_always_schedulable: false,
+            registries_skipping_tag_resolving: registry_list(DEFAULT_SKIPPED_REGISTRIES),
+            digest_resolution_timeout: DEFAULT_DIGEST_RESOLUTION_TIMEOUT,
         }
     }
 }
@@ -62,7 +86,8 @@ impl DeploymentConfig {
     ///
     /// # Errors
     /// A `progress-deadline` that is not a positive whole number of seconds, an empty
-    /// `queue-sidecar-image`, or a `pod-is-always-schedulable` that is not a Go boolean.
+    /// `queue-sidecar-image`, a `pod-is-always-schedulable` that is not a Go boolean, or a
+    /// `digest-resolution-timeout` that is not a positive Go duration.
     pub fn from_map(data: &(impl Lookup + ?Sized)) -> Result<Self, InvalidConfig> {
         let p = Parser::new(Self::NAME, data);
         let d = Self::default();
@@ -72,6 +97,15 @@ impl DeploymentConfig {
                 "progress-deadline",
                 p.raw("progress-deadline").unwrap_or_default(),
                 "must be a positive whole number of seconds",
+            ));
+        }
+        let digest_resolution_timeout =
+            p.duration("digest-resolution-timeout", d.digest_resolution_timeout)?;
+        if digest_resolution_timeout.is_zero() {
+            return Err(p.invalid(
+                "digest-resolution-timeout",
+                p.raw("digest-resolution-timeout").unwrap_or_default(),
+                "must be positive",
             ));
         }
         let image = p.string("queue-sidecar-image", &d.queue_sidecar_image);
@@ -104,6 +138,10 @@ impl DeploymentConfig {
             ),
             pod_is_always_schedulable: p
                 .boolean("pod-is-always-schedulable", d.pod_is_always_schedulable)?,
+            registries_skipping_tag_resolving: p
+                .raw("registries-skipping-tag-resolving")
+                .map_or(d.registries_skipping_tag_resolving, registry_list),
+            digest_resolution_timeout,
         })
     }
 }
