@@ -9,6 +9,8 @@
 //! - Defaulting (`set_defaults` on each resource), naming ([`revision_name`],
 //!   [`child_name`]), hosts and URLs ([`RoutingConfig`]), the injected environment
 //!   ([`RuntimeEnv`]) and the label and annotation keys ([`keys`]).
+//! - [`expansion`]: `$(VAR)` references in `command`, `args` and `env`, as the kubelet
+//!   expands them.
 //! - Validation (`validate`, `validate_update` on each resource) against a
 //!   [`ValidationConfig`], every message `path: rule`.
 
@@ -19,6 +21,7 @@ pub mod decode;
 mod defaults;
 mod domain;
 mod env;
+pub mod expansion;
 pub mod keys;
 mod meta;
 mod naming;

@@ -4,6 +4,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use knserve_core::{
     RevisionKey,
+    api::expansion,
     autoscaler::{
         Autoscaler, DeciderStatus, Observed, Reachability, ScalingParams, SksMode, TICK_INTERVAL,
         metrics::Stat,
@@ -230,17 +231,18 @@ impl Inner {
             command.remove(0)
         };
         let meta = &revision.metadata;
-        let mut variables: Vec<(String, String)> = env
-            .into_iter()
-            .filter_map(|var| match var.value {
-                Some(value) => Some((var.name, value)),
-                None if var.value_from.is_some() => {
-                    warn!(revision = %meta.name(), variable = %var.name, "valueFrom is not resolved by the local backend; the variable is left unset");
-                    None
-                }
-                None => Some((var.name, String::new())),
-            })
-            .collect();
+        let declared = env.into_iter().filter_map(|var| match var.value {
+            Some(value) => Some((var.name, value)),
+            None if var.value_from.is_some() => {
+                warn!(revision = %meta.name(), variable = %var.name, "valueFrom is not resolved by the local backend; the variable is left unset");
+                None
+            }
+            None => Some((var.name, String::new())),
+        });
+        // Knative appends its variables after the container's, so (as on a node) an
+        // `env` value cannot refer to them; `command` and `args` can, and are expanded
+        // per instance once `PORT` is known.
+        let mut variables = expansion::expand_env(Vec::new(), declared);
         for (name, label) in [
             ("K_SERVICE", "serving.knative.dev/service"),
             ("K_CONFIGURATION", "serving.knative.dev/configuration"),
