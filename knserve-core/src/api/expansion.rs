@@ -84,18 +84,37 @@ pub fn expand_with(input: &str, vars: &[(String, String)]) -> String {
     expand(input, |name| map.get(name).copied())
 }
 
+/// An `env` entry's value: written in the manifest (expanded), or read from a
+/// ConfigMap or Secret (taken as it is, as the kubelet takes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// A literal `value`, whose references are expanded.
+    Expand(String),
+    /// A value read from an object, never expanded.
+    Keep(String),
+}
+
+impl From<String> for EnvValue {
+    fn from(value: String) -> Self {
+        Self::Expand(value)
+    }
+}
+
 /// Expands a container's `env` values in order, as the kubelet does: each value sees
 /// the variables in `defined` (e.g. those from `envFrom`, taken literally) and the
 /// entries of `env` before it; a later definition of a name replaces an earlier one
 /// in what follows. Returns `defined` followed by the expanded `env`.
-pub fn expand_env(
+pub fn expand_env<V: Into<EnvValue>>(
     defined: Vec<(String, String)>,
-    env: impl IntoIterator<Item = (String, String)>,
+    env: impl IntoIterator<Item = (String, V)>,
 ) -> Vec<(String, String)> {
     let mut seen: HashMap<String, String> = defined.iter().cloned().collect();
     let mut out = defined;
     for (name, value) in env {
-        let value = expand(&value, |n| seen.get(n).map(String::as_str));
+        let value = match value.into() {
+            EnvValue::Expand(text) => expand(&text, |n| seen.get(n).map(String::as_str)),
+            EnvValue::Keep(text) => text,
+        };
         seen.insert(name.clone(), value.clone());
         out.push((name, value));
     }
@@ -302,6 +321,17 @@ mod tests {
             out,
             vars(&[("FROM_MAP", "m"), ("A", "m"), ("FROM_MAP", "n"), ("B", "n")])
         );
+    }
+
+    #[test]
+    fn a_value_read_from_an_object_is_not_expanded() {
+        let env = vec![
+            ("A".to_owned(), EnvValue::Expand("a".to_owned())),
+            ("B".to_owned(), EnvValue::Keep("$(A)".to_owned())),
+            ("C".to_owned(), EnvValue::Expand("$(B)".to_owned())),
+        ];
+        let out = expand_env(Vec::new(), env);
+        assert_eq!(out, vars(&[("A", "a"), ("B", "$(A)"), ("C", "$(A)")]));
     }
 
     #[test]
