@@ -18,6 +18,9 @@
 //! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout\|stderr> <line>`; 404 |
 //! | `GET /metrics` | | Prometheus text, no token needed |
 //!
+//! ConfigMaps and Secrets an apply stores are read by revisions' environments only: no
+//! endpoint lists or returns them, so a Secret is never printed.
+//!
 //! Apply and validate bodies are bounded: at most 4 MiB (413 naming the limit), at most
 //! 1000 documents and nesting at most 100 levels deep (400 naming the document and the
 //! rule, before the document is decoded). Bodies are decoded one at a time off the
