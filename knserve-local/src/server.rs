@@ -35,7 +35,7 @@ use crate::{
     config::ServerConfig,
     process::Ledger,
     runtime::{PersistError, Runtime, datapath},
-    state::{ServerInfo, StateDir},
+    state::{ServerInfo, StateDir, write_private},
 };
 
 /// The longest a process gets between SIGTERM and SIGKILL when the server stops.
@@ -357,17 +357,6 @@ fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-}
-
-fn write_private(path: &std::path::Path, contents: &[u8]) -> io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
 }
 
 fn write_server_info(dir: &StateDir, info: &ServerInfo) -> io::Result<()> {

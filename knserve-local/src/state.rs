@@ -159,3 +159,17 @@ fn io_error(path: &Path, source: io::Error) -> StateError {
         source,
     }
 }
+
+/// Writes `path` owner-only (mode 0600 from its creation; a file already there is
+/// replaced, since an existing file keeps its mode) and syncs it.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}

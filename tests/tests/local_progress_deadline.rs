@@ -11,10 +11,11 @@ use tokio::time::Instant;
 use self::support::{FAST_CONFIG, Knserve, eventually, output_text};
 
 /// A Service whose app writes its pid to `pid_file` and then never listens, with
-/// `annotations` on its template.
+/// `annotations` on its template. (`$$$$` reaches the shell as `$$`: `$$` escapes `$`
+/// in args, as on a node.)
 fn silent_service(name: &str, pid_file: &Path, annotations: &str) -> String {
     format!(
-        "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  template:\n    metadata:\n      annotations:\n        autoscaling.knative.dev/class: kpa.autoscaling.knative.dev\n{annotations}    spec:\n      containers:\n      - image: example.com/silent:1\n        command: [\"/bin/sh\"]\n        args: [\"-c\", \"echo $$ > {}; exec sleep 600\"]\n",
+        "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  template:\n    metadata:\n      annotations:\n        autoscaling.knative.dev/class: kpa.autoscaling.knative.dev\n{annotations}    spec:\n      containers:\n      - image: example.com/silent:1\n        command: [\"/bin/sh\"]\n        args: [\"-c\", \"echo $$$$ > {}; exec sleep 600\"]\n",
         pid_file.display()
     )
 }

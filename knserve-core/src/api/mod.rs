@@ -9,6 +9,8 @@
 //! - Defaulting (`set_defaults` on each resource), naming ([`revision_name`],
 //!   [`child_name`]), hosts and URLs ([`RoutingConfig`]), the injected environment
 //!   ([`RuntimeEnv`]) and the label and annotation keys ([`keys`]).
+//! - [`expansion`]: `$(VAR)` references in `command`, `args` and `env`, as the kubelet
+//!   expands them.
 //! - Validation (`validate`, `validate_update` on each resource) against a
 //!   [`ValidationConfig`], every message `path: rule`.
 
@@ -19,6 +21,8 @@ pub mod decode;
 mod defaults;
 mod domain;
 mod env;
+mod envsource;
+pub mod expansion;
 pub mod keys;
 mod meta;
 mod naming;
@@ -37,10 +41,14 @@ pub use self::container::{
     Container, ContainerPort, EnvVar, ResourceRequirements, Volume, VolumeMount,
 };
 pub use self::decode::{
-    InputTooLarge, MAX_DEPTH, MAX_DOCUMENTS, MAX_INPUT_BYTES, ParseError, ParseProblem, parse_yaml,
+    InputTooLarge, MAX_DEPTH, MAX_DOCUMENTS, MAX_INPUT_BYTES, Manifest, ParseError, ParseProblem,
+    parse_manifests, parse_yaml,
 };
 pub use self::domain::{RoutingConfig, is_visibility_cluster_local};
 pub use self::env::{RESERVED_ENV, RESERVED_SIDECAR_ENV, RuntimeEnv};
+pub use self::envsource::{
+    CONFIG_ERROR_REASON, ConfigMap, EnvObject, EnvStore, MissingEnvSource, Secret,
+};
 pub use self::meta::{Extra, ObjectMeta, OwnerReference};
 pub use self::naming::{
     MAX_NAME_LENGTH, check_byo_name, check_byo_name_changed, child_name, dns1035_prefix_violation,

@@ -8,7 +8,7 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `POST /v1/apply` | Service YAML (one or more documents) | 200 [`ApplyResponse`] once every Service is durably on disk; 400 [`ErrorBody`] (invalid); 500 [`ErrorBody`] naming the file that could not be written — all or nothing |
+//! | `POST /v1/apply` | YAML of Services and `v1` ConfigMaps and Secrets (one or more documents) | 200 [`ApplyResponse`] once every Service is durably on disk; 400 [`ErrorBody`] (invalid); 500 [`ErrorBody`] naming the file that could not be written — all or nothing |
 //! | `POST /v1/validate` | Service YAML | 200 [`ApplyResponse`] (action `valid`); 400 [`ErrorBody`] |
 //! | `GET /v1/services` | | `[Service]` with status |
 //! | `GET /v1/configurations`, `/v1/revisions`, `/v1/routes` | | arrays of those objects |
@@ -17,6 +17,9 @@
 //! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`] once the file is removed; 404; 500 (the Service stays) |
 //! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout\|stderr> <line>`; 404 |
 //! | `GET /metrics` | | Prometheus text, no token needed |
+//!
+//! ConfigMaps and Secrets an apply stores are read by revisions' environments only: no
+//! endpoint lists or returns them, so a Secret is never printed.
 //!
 //! Apply and validate bodies are bounded: at most 4 MiB (413 naming the limit), at most
 //! 1000 documents and nesting at most 100 levels deep (400 naming the document and the
@@ -36,7 +39,7 @@ pub const API_PREFIX: &str = "/v1/";
 /// One resource an apply or validate touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
-    /// `Service`.
+    /// `Service`, `ConfigMap` or `Secret`.
     pub kind: String,
     /// Namespace (defaulted to `default`).
     pub namespace: String,

@@ -13,7 +13,7 @@ use tower::{service_fn, util::BoxCloneService};
 
 use super::parser::{PARSER_WAIT, ParserError, ParserPool, RETRY_AFTER_SECS};
 use super::{API_PREFIX, Deleted, ErrorBody};
-use crate::runtime::{ApplyError, ApplyErrorKind, Runtime};
+use crate::runtime::{ApplyError, ApplyErrorKind, Manifests, Runtime};
 
 /// How much of a body past the limit is read and dropped before the 413 is sent, so
 /// that a client still sending gets the answer rather than a reset connection; past
@@ -172,9 +172,9 @@ async fn apply(request: Request<Body>, admin: &Admin, dry_run: bool) -> Response
     let applied = admin
         .parser
         .run(move |permit| {
-            let services = decode(&body);
+            let manifests = decode(&body);
             drop(permit);
-            runtime.apply_services(services?, dry_run)
+            runtime.apply_manifests(manifests?, dry_run)
         })
         .await;
     match applied {
@@ -197,13 +197,13 @@ async fn apply(request: Request<Body>, admin: &Admin, dry_run: bool) -> Response
     }
 }
 
-/// The Services in a request body.
-fn decode(body: &[u8]) -> Result<Vec<knserve_core::api::Service>, ApplyError> {
+/// The Services, ConfigMaps and Secrets in a request body.
+fn decode(body: &[u8]) -> Result<Manifests, ApplyError> {
     let yaml = std::str::from_utf8(body).map_err(|_| ApplyError {
         errors: vec!["request body: must be UTF-8 YAML".to_owned()],
         kind: ApplyErrorKind::Invalid,
     })?;
-    Runtime::decode_services(yaml)
+    Runtime::decode_manifests(yaml)
 }
 
 /// [`Runtime::delete`] off the request path's threads: it syncs the directory.

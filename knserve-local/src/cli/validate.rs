@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use http::{Method, StatusCode};
-use knserve_core::api::{Resource, ValidationConfig, parse_yaml};
+use knserve_core::api::{Manifest, Resource, ValidationConfig, parse_manifests};
 
 use super::apply::read_file;
 use super::client::{AdminClient, ClientError};
@@ -26,25 +26,39 @@ pub struct ValidationReport {
 /// configuration: each Service is admitted as a create ([`Resource::admit`]: Knative's
 /// defaults, then its rules) in namespace `default` against [`ValidationConfig::default`].
 ///
-/// Choice: only `Service` documents are accepted, since `apply` takes only Services;
-/// any other kind is reported as an error.
+/// Choice: only `Service` documents and `v1` ConfigMaps and Secrets are accepted, as
+/// `apply` takes only those; any other kind is reported as an error.
 pub fn validate_locally(yaml: &str) -> ValidationReport {
     let mut report = ValidationReport::default();
-    let resources = match parse_yaml(yaml) {
-        Ok(resources) => resources,
+    let manifests = match parse_manifests(yaml) {
+        Ok(manifests) => manifests,
         Err(e) => {
             report.errors.push(e.to_string());
             return report;
         }
     };
-    if resources.is_empty() {
+    if manifests.is_empty() {
         report.errors.push("no documents found".to_owned());
     }
-    for resource in resources {
+    for manifest in manifests {
+        let resource = match manifest {
+            Manifest::Serving(resource) => *resource,
+            Manifest::Env(object) => {
+                let meta = object.metadata();
+                let namespace = Some(meta.namespace()).filter(|n| !n.is_empty());
+                report.valid.push(format!(
+                    "{} {}/{}: valid",
+                    object.kind(),
+                    namespace.unwrap_or("default"),
+                    meta.name()
+                ));
+                continue;
+            }
+        };
         let Resource::Service(mut service) = resource else {
             let label = format!("{} {}", resource.kind(), resource.name());
             report.errors.push(format!(
-                "{label}: kind: knserve applies only Service documents"
+                "{label}: kind: knserve applies only Service, ConfigMap and Secret documents"
             ));
             continue;
         };
@@ -185,8 +199,30 @@ spec:
         let route = "apiVersion: serving.knative.dev/v1\nkind: Route\nmetadata:\n  name: r\n";
         assert_eq!(
             validate_locally(route).errors,
-            ["Route r: kind: knserve applies only Service documents"]
+            ["Route r: kind: knserve applies only Service, ConfigMap and Secret documents"]
         );
         assert_eq!(validate_locally("").errors, ["no documents found"]);
+    }
+
+    #[test]
+    fn config_maps_and_secrets_are_valid_and_a_secret_that_is_not_base64_is_not() {
+        let objects = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: prod}\ndata: {k: dg==}\n";
+        let report = validate_locally(objects);
+        assert_eq!(
+            (report.valid, report.errors),
+            (
+                vec![
+                    "ConfigMap default/c: valid".to_owned(),
+                    "Secret prod/s: valid".to_owned()
+                ],
+                Vec::<String>::new()
+            )
+        );
+        let bad = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: \"not base64\"}\n";
+        let errors = validate_locally(bad).errors;
+        assert!(
+            errors.len() == 1 && errors[0].contains("data.k: must be base64-encoded"),
+            "{errors:?}"
+        );
     }
 }

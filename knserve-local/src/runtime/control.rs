@@ -4,6 +4,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use knserve_core::{
     RevisionKey,
+    api::{CONFIG_ERROR_REASON, EnvStore, MissingEnvSource, Revision},
     autoscaler::{
         Autoscaler, DeciderStatus, Observed, Reachability, ScalingParams, SksMode, TICK_INTERVAL,
         metrics::Stat,
@@ -181,7 +182,10 @@ impl Inner {
             }
         }
         for (key, (revision, source)) in wanted {
-            if state.revisions.contains_key(&key) {
+            if let Some(rt) = state.revisions.get_mut(&key) {
+                if rt.env_blocked {
+                    self.retry_env(rt, revision, state.env.store());
+                }
                 continue;
             }
             let annotations = &revision.metadata.annotations;
@@ -198,27 +202,62 @@ impl Inner {
                     continue;
                 }
             };
-            let workload = match source {
-                Source::InProcess(factory) => Workload::InProcess(factory.clone()),
-                Source::Process => Workload::Process(Box::new(self.template(revision))),
+            let (workload, env_problem) = match source {
+                Source::InProcess(factory) => (Workload::InProcess(factory.clone()), None),
+                Source::Process => {
+                    let (template, problem) = self.template(revision, state.env.store());
+                    (Workload::Process(Box::new(template)), problem)
+                }
             };
             state.kpa.upsert(now, key.clone(), params.clone(), 0);
             let deadline = progress_deadline(annotations, configured);
-            let rt = RevisionRt::new(now, revision, params, workload, &self.activator, deadline);
+            let mut rt =
+                RevisionRt::new(now, revision, params, workload, &self.activator, deadline);
+            if let Some(problem) = env_problem {
+                block_on_env(&mut rt, &problem);
+            }
             info!(revision = %key, initial_scale = rt.target, progress_deadline = ?deadline, "revision created");
             state.revisions.insert(key, rt);
         }
     }
 
-    /// The process a revision's instances run.
-    fn template(&self, revision: &knserve_core::api::Revision) -> ProcessTemplate {
+    /// Tries again to resolve the environment of a revision that could not create its
+    /// container, as the kubelet retries: once it resolves, instances may start.
+    fn retry_env(&self, rt: &mut RevisionRt, revision: &Revision, store: &EnvStore) {
+        match self.template(revision, store) {
+            (template, None) => {
+                info!(revision = %rt.key, "environment resolved; starting instances");
+                rt.workload = Workload::Process(Box::new(template));
+                rt.env_blocked = false;
+                rt.failure = None;
+            }
+            (_, Some(problem)) => block_on_env(rt, &problem),
+        }
+    }
+
+    /// The process a revision's instances run, and why its environment cannot be
+    /// resolved if it cannot (a missing ConfigMap, Secret or key).
+    fn template(
+        &self,
+        revision: &Revision,
+        store: &EnvStore,
+    ) -> (ProcessTemplate, Option<MissingEnvSource>) {
         let spec = &revision.spec;
         let container = spec.serving_container().or(spec.containers.first());
-        let (mut command, args, env, working_dir, probe) = match container {
+        let meta = &revision.metadata;
+        // Knative appends its variables after the container's, so (as on a node) an
+        // `env` value cannot refer to them; `command` and `args` can, and are expanded
+        // per instance once `PORT` is known.
+        let resolved = container.map(|c| store.resolve(meta.namespace(), c));
+        let (mut variables, problem) = match resolved {
+            Some(Ok(variables)) => (variables, None),
+            Some(Err(problem)) => (Vec::new(), Some(problem)),
+            None => (Vec::new(), None),
+        };
+        let (mut command, args, working_dir, probe) = match container {
             Some(c) => (
                 c.command.clone(),
                 c.args.clone(),
-                c.env.clone(),
                 c.working_dir.clone(),
                 c.readiness_probe.clone(),
             ),
@@ -229,18 +268,6 @@ impl Inner {
         } else {
             command.remove(0)
         };
-        let meta = &revision.metadata;
-        let mut variables: Vec<(String, String)> = env
-            .into_iter()
-            .filter_map(|var| match var.value {
-                Some(value) => Some((var.name, value)),
-                None if var.value_from.is_some() => {
-                    warn!(revision = %meta.name(), variable = %var.name, "valueFrom is not resolved by the local backend; the variable is left unset");
-                    None
-                }
-                None => Some((var.name, String::new())),
-            })
-            .collect();
         for (name, label) in [
             ("K_SERVICE", "serving.knative.dev/service"),
             ("K_CONFIGURATION", "serving.knative.dev/configuration"),
@@ -252,7 +279,7 @@ impl Inner {
         }
         variables.push(("K_REVISION".to_owned(), meta.name().to_owned()));
         let local = &self.config.local;
-        ProcessTemplate {
+        let template = ProcessTemplate {
             process: ProcessSpec {
                 program,
                 args: command.into_iter().chain(args).collect(),
@@ -273,7 +300,8 @@ impl Inner {
                 crash_loop_after: local.crash_loop_failures,
                 ..RestartPolicy::default()
             },
-        }
+        };
+        (template, problem)
     }
 
     /// Gives the request path the current instances and modes.
@@ -375,6 +403,18 @@ fn route_traffic(set: &reconcile::ServiceSet) -> Option<RouteTraffic> {
     }
 }
 
+/// Marks a revision whose container cannot be created for want of a ConfigMap, Secret
+/// or key: no instance starts, and it is failed with the kubelet's reason and message
+/// (logged when it changes).
+fn block_on_env(rt: &mut RevisionRt, problem: &MissingEnvSource) {
+    let failure = (CONFIG_ERROR_REASON.to_owned(), problem.to_string());
+    if rt.failure.as_ref() != Some(&failure) {
+        warn!(revision = %rt.key, reason = %failure.0, message = %failure.1, "revision cannot create its container");
+    }
+    rt.failure = Some(failure);
+    rt.env_blocked = true;
+}
+
 /// One revision's PodAutoscaler step, and the instances it asks for.
 fn scale(
     rt: &mut RevisionRt,
@@ -427,6 +467,9 @@ fn scale(
     // ready once it reached its initial scale, which an initial scale of 0 does at once.
     if initialized && rt.failure.is_none() && !exceeded {
         rt.ever_ready = true;
+    }
+    if rt.env_blocked {
+        return;
     }
     let live = rt.instances.len() as u32 + rt.starting;
     for _ in live..rt.target {

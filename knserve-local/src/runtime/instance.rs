@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use knserve_core::{
-    api::IntOrString,
+    api::{IntOrString, expansion},
     net::{
         self, Forward, LocalPeers, PeerGuard, ServeHandle, exposition::Labels,
         metrics::RequestMetrics, pressure::SharedWarnLimiter,
@@ -88,7 +88,9 @@ impl std::fmt::Debug for Workload {
 pub struct ProcessTemplate {
     /// The container's `command[0]` as the program, `command[1..]` then `args`, its
     /// `env` with Knative's `K_*` variables, `workingDir`, and where a bare program is
-    /// looked for. Each instance adds `PORT` and its own name.
+    /// looked for. Each instance adds `PORT` and its own name, then expands the `$(VAR)`
+    /// references of the program and its arguments against the whole `env`, as the
+    /// kubelet does (`env` values are expanded already, each against those before it).
     pub process: ProcessSpec,
     /// The serving container's readiness probe.
     pub probe: Option<knserve_core::api::Probe>,
@@ -296,6 +298,10 @@ fn probe_spec(template: &ProcessTemplate, port: u16) -> ProbeSpec {
 fn process_spec(id: &str, template: &ProcessTemplate, port: u16) -> ProcessSpec {
     let mut spec = template.process.clone();
     spec.env.push(("PORT".to_owned(), port.to_string()));
+    spec.program = expansion::expand_with(&spec.program, &spec.env);
+    for arg in &mut spec.args {
+        *arg = expansion::expand_with(arg, &spec.env);
+    }
     spec.name = id.to_owned();
     spec
 }

@@ -14,6 +14,7 @@
 
 mod control;
 pub mod datapath;
+mod env;
 pub mod instance;
 mod persist;
 mod ports;
@@ -28,7 +29,9 @@ use std::{
 
 use knserve_core::{
     RevisionKey,
-    api::{Configuration, Resource, Revision, Route, Service, parse_yaml},
+    api::{
+        Configuration, EnvObject, Manifest, Resource, Revision, Route, Service, parse_manifests,
+    },
     reconcile::{self, ApplyAction, ApplyContext, ServiceSet},
     router::{Hops, RouteTable},
     time::Timestamp,
@@ -75,6 +78,7 @@ struct State {
     kpa: Kpa<RevisionKey>,
     last_tick: Option<Timestamp>,
     routes_fingerprint: String,
+    env: env::EnvObjects,
 }
 
 /// One applied Service: its objects and what runs its revisions.
@@ -132,36 +136,91 @@ impl ApplyError {
 
 pub use self::persist::PersistError;
 
+/// The documents of an apply, by what they are.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    /// ConfigMaps and Secrets.
+    pub objects: Vec<EnvObject>,
+    /// Services.
+    pub services: Vec<Service>,
+}
+
 impl Runtime {
-    /// Applies every Service in `yaml` as local processes, all or nothing. With
+    /// Applies every Service, ConfigMap and Secret in `yaml`, all or nothing. With
     /// `dry_run` it only validates.
     pub fn apply_yaml(&self, yaml: &str, dry_run: bool) -> Result<ApplyResponse, ApplyError> {
-        let services = Self::decode_services(yaml)?;
-        self.apply_services(services, dry_run)
+        let manifests = Self::decode_manifests(yaml)?;
+        self.apply_manifests(manifests, dry_run)
     }
 
-    /// The Services in `yaml`, decoded as [`parse_yaml`] reads them (at most
+    /// The Services, ConfigMaps and Secrets in `yaml`, decoded as
+    /// [`parse_manifests`] reads them (at most
     /// [`MAX_DOCUMENTS`](knserve_core::api::MAX_DOCUMENTS) documents, nesting at most
     /// [`MAX_DEPTH`](knserve_core::api::MAX_DEPTH) deep); any other kind is refused.
     /// The CPU-bound half of [`Self::apply_yaml`]; it touches no state.
-    pub fn decode_services(yaml: &str) -> Result<Vec<Service>, ApplyError> {
-        let resources = parse_yaml(yaml).map_err(|e| ApplyError::invalid(vec![e.to_string()]))?;
-        let mut services = Vec::new();
+    pub fn decode_manifests(yaml: &str) -> Result<Manifests, ApplyError> {
+        let documents =
+            parse_manifests(yaml).map_err(|e| ApplyError::invalid(vec![e.to_string()]))?;
+        let mut manifests = Manifests::default();
         let mut errors = Vec::new();
-        for (index, resource) in resources.into_iter().enumerate() {
-            match resource {
-                Resource::Service(service) => services.push(service),
-                other => errors.push(format!(
-                    "document {}: kind {} is not accepted here; apply a Service, which owns its Configuration, Revisions and Route",
-                    index + 1,
-                    other.kind()
-                )),
+        for (index, document) in documents.into_iter().enumerate() {
+            match document {
+                Manifest::Serving(resource) => match *resource {
+                    Resource::Service(service) => manifests.services.push(service),
+                    other => errors.push(format!(
+                        "document {}: kind {} is not accepted here; apply a Service, which owns its Configuration, Revisions and Route",
+                        index + 1,
+                        other.kind()
+                    )),
+                },
+                Manifest::Env(object) => manifests.objects.push(*object),
             }
         }
         if !errors.is_empty() {
             return Err(ApplyError::invalid(errors));
         }
-        Ok(services)
+        Ok(manifests)
+    }
+
+    /// Applies decoded manifests: the Services are checked first, then the ConfigMaps
+    /// and Secrets are stored, then the Services applied, so a Service applied with
+    /// the objects it reads finds them. Results list the objects first.
+    pub fn apply_manifests(
+        &self,
+        manifests: Manifests,
+        dry_run: bool,
+    ) -> Result<ApplyResponse, ApplyError> {
+        let Manifests { objects, services } = manifests;
+        if objects.is_empty() {
+            return self.apply_services(services, dry_run);
+        }
+        self.apply_services(services.clone(), true)?;
+        let mut results = self.apply_objects(objects, dry_run)?;
+        results.extend(self.apply_services(services, dry_run)?.results);
+        Ok(ApplyResponse { results })
+    }
+
+    /// Stores ConfigMaps and Secrets (durably first), and wakes the control loop so
+    /// that revisions waiting for them retry.
+    fn apply_objects(
+        &self,
+        objects: Vec<EnvObject>,
+        dry_run: bool,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        let mut state = self.inner.lock();
+        let (next, results) = state
+            .env
+            .with(objects, dry_run)
+            .map_err(ApplyError::invalid)?;
+        if !dry_run {
+            if let Some(dir) = &self.inner.persist {
+                next.save(dir).map_err(|e| storage_error(&e))?;
+            }
+            state.env = next;
+            drop(state);
+            self.inner.wake.notify_one();
+        }
+        Ok(results)
     }
 
     /// Applies decoded Services as local processes, all or nothing; with `dry_run` it
@@ -515,6 +574,7 @@ impl Runtime {
         let (hops, hops_rx) = watch::channel(Hops::default());
         let mut state = State::default();
         if let Some(dir) = &persist {
+            state.env = env::EnvObjects::load(dir)?;
             for set in persist::load(dir)? {
                 let meta = &set.service.metadata;
                 let key = (meta.namespace().to_owned(), meta.name().to_owned());

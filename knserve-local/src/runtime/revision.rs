@@ -47,6 +47,9 @@ pub(super) struct RevisionRt {
     pub routing_state: Option<String>,
     pub ever_ready: bool,
     pub failure: Option<(String, String)>,
+    /// Its container's environment names a ConfigMap, Secret or key that does not
+    /// exist: no instance starts until it does.
+    pub env_blocked: bool,
     /// Its progress deadline, from creation to its initial scale.
     pub progress: ProgressTracker,
     endpoints: watch::Sender<Endpoints>,
@@ -137,6 +140,7 @@ impl RevisionRt {
                 .map(str::to_owned),
             ever_ready: false,
             failure: None,
+            env_blocked: false,
             progress: ProgressTracker::new(now, deadline),
             endpoints,
             _membership: membership,

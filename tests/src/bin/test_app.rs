@@ -3,7 +3,9 @@
 //! Answers every request with `<K_REVISION> <pid> in_flight=<n>` after `DELAY_MS`
 //! (default 0), and prints one line per request to stdout with the number of requests
 //! it was handling at once, so a test can read from `knserve logs` whether a limit held.
-//! `GET /max` answers the most requests it ever handled at once. With `EXIT_AT_START`
+//! `GET /max` answers the most requests it ever handled at once; `GET /args` its
+//! command-line arguments, one a line; `GET /env/<NAME>` the value of the variable
+//! `NAME` (404 when unset). With `EXIT_AT_START`
 //! set to a code it prints a reason to stderr and exits with that code instead of
 //! serving. Listens on `127.0.0.1:$PORT`.
 
@@ -46,6 +48,9 @@ async fn main() -> std::io::Result<()> {
                 let body = format!("{}\n", max.load(Ordering::SeqCst));
                 return Ok::<_, BoxError>(Response::new(net::full(body)));
             }
+            if let Some(response) = introspect(request.uri().path()) {
+                return Ok(response);
+            }
             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             max.fetch_max(now, Ordering::SeqCst);
             println!(
@@ -65,4 +70,22 @@ async fn main() -> std::io::Result<()> {
     terminate.recv().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// The answer to `/args` and `/env/<NAME>`, or `None` for any other path.
+fn introspect(path: &str) -> Option<Response<Body>> {
+    if path == "/args" {
+        let args: Vec<String> = std::env::args().skip(1).map(|a| a + "\n").collect();
+        return Some(Response::new(net::full(args.concat())));
+    }
+    let name = path.strip_prefix("/env/")?;
+    let response = match std::env::var(name) {
+        Ok(value) => Response::new(net::full(value)),
+        Err(_) => {
+            let mut response = Response::new(net::full(format!("{name} is not set\n")));
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+            response
+        }
+    };
+    Some(response)
 }

@@ -6,7 +6,7 @@ use super::check::check;
 use super::error::{ParseError, ParseProblem};
 use super::schema;
 use super::yaml::{YamlJson, yaml_to_json_at};
-use crate::api::{API_VERSION, Configuration, Resource, Revision, Route, Service};
+use crate::api::{API_VERSION, Configuration, EnvObject, Resource, Revision, Route, Service};
 
 /// The most documents one input may hold (empty ones count).
 pub const MAX_DOCUMENTS: usize = 1000;
@@ -25,6 +25,43 @@ pub const MAX_DOCUMENTS: usize = 1000;
 /// [`MAX_DEPTH`](super::MAX_DEPTH) levels is refused while it is read, before it is
 /// converted.
 pub fn parse_yaml(input: &str) -> Result<Vec<Resource>, ParseError> {
+    parse_each(input, decode_json)
+}
+
+/// One document of [`parse_manifests`].
+#[derive(Debug, Clone)]
+pub enum Manifest {
+    /// A `serving.knative.dev/v1` resource (boxed, as both variants are large).
+    Serving(Box<Resource>),
+    /// A `v1` ConfigMap or Secret.
+    Env(Box<EnvObject>),
+}
+
+/// [`parse_yaml`] that also accepts `v1` ConfigMaps and Secrets, which a container's
+/// environment reads; those are decoded strictly against their own fields.
+pub fn parse_manifests(input: &str) -> Result<Vec<Manifest>, ParseError> {
+    parse_each(input, |doc| {
+        if EnvObject::is_env_object(&doc.value) {
+            EnvObject::from_json(doc.value.clone())
+                .map(|o| Manifest::Env(Box::new(o)))
+                .map_err(|message| {
+                    vec![ParseProblem::Field {
+                        path: String::new(),
+                        line: 1,
+                        message,
+                    }]
+                })
+        } else {
+            decode_json(doc).map(|r| Manifest::Serving(Box::new(r)))
+        }
+    })
+}
+
+/// Splits `input` and decodes each non-empty document with `decode`.
+fn parse_each<T>(
+    input: &str,
+    decode: impl Fn(&YamlJson) -> Result<T, Vec<ParseProblem>>,
+) -> Result<Vec<T>, ParseError> {
     let documents = split_documents(input);
     if let Some(&(line, _)) = documents.get(MAX_DOCUMENTS) {
         return Err(ParseError {
@@ -47,19 +84,11 @@ pub fn parse_yaml(input: &str) -> Result<Vec<Resource>, ParseError> {
                 more: problems,
             }
         };
-        if let Some(resource) = parse_document(&text, line).map_err(fail)? {
-            out.push(resource);
+        if let Some(doc) = yaml_to_json_at(&text, line).map_err(|p| fail(vec![p]))? {
+            out.push(decode(&doc).map_err(fail)?);
         }
     }
     Ok(out)
-}
-
-/// One document, starting at `line` of the input: `None` when it is empty.
-fn parse_document(text: &str, line: usize) -> Result<Option<Resource>, Vec<ParseProblem>> {
-    let Some(doc) = yaml_to_json_at(text, line).map_err(|p| vec![p])? else {
-        return Ok(None);
-    };
-    decode_json(&doc).map(Some)
 }
 
 /// Decodes a converted document into the resource its `apiVersion` and `kind` name,

@@ -20,6 +20,7 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use self::document::{MAX_DOCUMENTS, decode_json, parse_yaml};
+pub use self::document::{MAX_DOCUMENTS, Manifest, decode_json, parse_manifests, parse_yaml};
 pub use self::error::{InputTooLarge, MAX_INPUT_BYTES, ParseError, ParseProblem};
+pub(crate) use self::scalar::base64_std;
 pub use self::yaml::{MAX_DEPTH, YamlJson, yaml_to_json};

@@ -251,9 +251,16 @@ fn underscores_between_digits(s: &str) -> bool {
 /// Standard base64, as Go's `base64.StdEncoding.DecodeString` for `!!binary`.
 fn decode_base64(text: &str) -> Result<String, String> {
     let bad = || "!!binary value contains invalid base64 data".to_owned();
+    let out = base64_std(text).ok_or_else(bad)?;
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// Standard base64 with padding (whitespace ignored), as Go's
+/// `base64.StdEncoding` decodes it; `None` if invalid.
+pub(crate) fn base64_std(text: &str) -> Option<Vec<u8>> {
     let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if clean.len() % 4 != 0 {
-        return Err(bad());
+        return None;
     }
     let value = |b: u8| -> Option<u32> {
         Some(match b {
@@ -270,17 +277,17 @@ fn decode_base64(text: &str) -> Result<String, String> {
         let last = i + 1 == clean.len() / 4;
         let pad = chunk.iter().rev().take_while(|&&b| b == b'=').count();
         if pad > 2 || (pad > 0 && !last) {
-            return Err(bad());
+            return None;
         }
         let mut n = 0u32;
         for &b in &chunk[..4 - pad] {
-            n = (n << 6) | value(b).ok_or_else(bad)?;
+            n = (n << 6) | value(b)?;
         }
         n <<= 6 * pad as u32;
         let bytes = n.to_be_bytes();
         out.extend_from_slice(&bytes[1..4 - pad]);
     }
-    String::from_utf8(out).map_err(|_| bad())
+    Some(out)
 }
 
 /// A float map key as sigs.k8s.io/yaml writes it: Go's `FormatFloat(f, 'g', -1, 32)`,
