@@ -417,23 +417,35 @@ spec:
 /// `kubectl get ksvc` shows the Service not ready, and its `ConfigurationsReady` carries
 /// the revision's message (`Revision "x" failed with message: ...`) naming `detail`.
 async fn service_shows_failure(node: &Node, name: &str, detail: &str) -> anyhow::Result<()> {
-    let columns = node.kubectl(&["get", "ksvc", name, "-n", NS]).await?;
-    let row = columns.lines().nth(1).unwrap_or_default();
-    ensure!(
-        row.split_whitespace().any(|c| c == "False"),
-        "kubectl get ksvc shows no failure:\n{columns}"
-    );
-    let ksvc = node
-        .knative::<crd::Service>(NS, name)
-        .await?
-        .context("the ksvc is gone")?;
-    let (status, _, message) =
-        condition(&ksvc, "ConfigurationsReady").context("no ConfigurationsReady")?;
-    ensure!(
-        status == "False" && message.contains(detail),
-        "ConfigurationsReady is {status}: {message:?}, not naming {detail}"
-    );
-    Ok(())
+    // The Revision's failure reaches the Configuration and then the Service in later
+    // reconciles: wait for it as a user watching `kubectl get ksvc` would.
+    wait_for(
+        Duration::from_secs(60),
+        &format!("ksvc {name} showing the failure"),
+        || async {
+            let columns = node.kubectl(&["get", "ksvc", name, "-n", NS]).await?;
+            let row = columns.lines().nth(1).unwrap_or_default();
+            if !row.split_whitespace().any(|c| c == "False") {
+                return Ok(Err(anyhow::anyhow!(
+                    "kubectl get ksvc shows no failure:\n{columns}"
+                )));
+            }
+            let ksvc = node
+                .knative::<crd::Service>(NS, name)
+                .await?
+                .context("the ksvc is gone")?;
+            let (status, _, message) =
+                condition(&ksvc, "ConfigurationsReady").context("no ConfigurationsReady")?;
+            Ok(if status == "False" && message.contains(detail) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "ConfigurationsReady is {status}: {message:?}, not naming {detail}"
+                ))
+            })
+        },
+    )
+    .await
 }
 
 /// A helloworld Service named `name` greeting `target`, with revision annotations.
