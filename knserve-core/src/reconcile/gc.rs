@@ -76,6 +76,45 @@ pub fn collect_revisions(
     deleted
 }
 
+/// When, in Unix seconds after `now`, a non-active revision that is not stale yet
+/// becomes stale: the next time [`collect_revisions`] may find more to delete without
+/// anything else changing. `None` when that cannot happen (no such revision, both
+/// retention times disabled, or no more non-active revisions than
+/// `min-non-active-revisions`).
+///
+/// Knative looks again only when the Configuration is next reconciled; a backend
+/// that revisits it at this time collects as soon as the rules allow.
+pub fn next_collection(
+    revisions: &[Revision],
+    latest_ready: Option<&str>,
+    config: &GcConfig,
+    now: i64,
+) -> Option<i64> {
+    let min = usize::try_from(config.min_non_active_revisions).unwrap_or(usize::MAX);
+    let candidates: Vec<&Revision> = revisions
+        .iter()
+        .filter(|r| !is_active(r, latest_ready))
+        .collect();
+    if candidates.len() <= min {
+        return None;
+    }
+    let after = |at: i64, retain: Option<Duration>| {
+        retain.map(|d| {
+            at.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                + i64::from(d.subsec_nanos() > 0)
+        })
+    };
+    candidates
+        .into_iter()
+        .filter(|r| !is_stale(config, r, now))
+        .filter_map(|r| {
+            let created = after(created(r), config.retain_since_create_time);
+            let active = after(last_active(r), config.retain_since_last_active_time);
+            created.max(active)
+        })
+        .min()
+}
+
 /// Whether a route references `rev`, or it must be kept regardless (Knative's
 /// `isRevisionActive`).
 fn is_active(rev: &Revision, latest_ready: Option<&str>) -> bool {
@@ -435,6 +474,42 @@ mod tests {
             active("f", NOW),
         ];
         assert_eq!(collect(&revs, Some("f"), &config), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn next_collection_is_when_the_first_kept_revision_turns_stale() {
+        // 10 minutes since creation and since last activity; 5554 is stale already.
+        let config = gc(600, 600, 1, None);
+        let revs = [
+            reserve("5554", OLDEST),
+            routed(
+                rev("5555", NOW - 30),
+                RoutingState::Reserve,
+                Some(NOW - 120),
+            ),
+            routed(
+                rev("5556", NOW - 300),
+                RoutingState::Reserve,
+                Some(NOW - 60),
+            ),
+            active("5557", NOW),
+        ];
+        assert_eq!(
+            next_collection(&revs, Some("5557"), &config, NOW),
+            Some(NOW + 540),
+            "5556 is past both times in 540 s (last active 60 s ago); 5555 in 570 s"
+        );
+        assert_eq!(
+            next_collection(&revs[1..], Some("5557"), &gc(600, 600, 2, None), NOW),
+            None,
+            "no more non-active revisions than min: nothing will be collected"
+        );
+        let disabled = GcConfig {
+            retain_since_create_time: None,
+            retain_since_last_active_time: None,
+            ..config
+        };
+        assert_eq!(next_collection(&revs, Some("5557"), &disabled, NOW), None);
     }
 
     #[test]

@@ -51,7 +51,7 @@ mod types;
 pub use self::apply::{DEFAULT_NAMESPACE, Stamp, apply, stamp_revision};
 pub use self::conditions::{condition, set_condition, summarize};
 pub use self::configuration::{REVISION_FAILED, configuration_status};
-pub use self::gc::collect_revisions;
+pub use self::gc::{collect_revisions, next_collection};
 pub use self::observe::{observe, observe_at};
 pub use self::revision::{DEPLOYING, NO_TRAFFIC, revision_status};
 pub use self::route::{

@@ -1,5 +1,9 @@
 //! Configuration → Revision (§1.3, §1.5): one revision per generation, the latest
-//! created and ready revisions, and the `routingState` of the revisions it owns.
+//! created and ready revisions, the `routingState` of the revisions it owns, and the
+//! garbage collection of those no route needs (`config-gc`, [`super::gc`]).
+//!
+//! A Configuration with revisions that will turn stale is revisited when the first
+//! of them does, rather than at the next resync.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,6 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
+use super::gc;
 use super::kube_io::{apply, drain, error_policy, merge_meta, succeeded, write_status};
 use super::{Context, Error, RESYNC, now};
 use crate::crd;
@@ -92,8 +97,12 @@ async fn reconcile(
         &outcome.status,
     )
     .await?;
+    let latest_ready = outcome.status.latest_ready_revision_name.as_deref();
+    let next = gc::collect(&revisions, &owned, latest_ready, &config.gc).await?;
     succeeded(&*configuration, &ctx);
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(
+        next.map_or(RESYNC, |next| next.min(RESYNC)),
+    ))
 }
 
 /// The revision names held by the status traffic of the Routes that name this

@@ -3,7 +3,8 @@
 //! (children by server-side apply, statuses by a status-subresource patch).
 //!
 //! - [`service`]: Service → Configuration + Route.
-//! - [`configuration`]: Configuration → Revision, `routingState` labels.
+//! - [`configuration`]: Configuration → Revision, `routingState` labels, revision
+//!   garbage collection (`config-gc`).
 //! - [`route`]: Route → Ingress, traffic resolution and URLs.
 //! - [`revision`]: Revision → Deployment + PodAutoscaler, revision status.
 //! - [`sks`]: ServerlessService → private and public Services and the public
@@ -21,6 +22,7 @@
 
 mod config;
 pub mod configuration;
+mod gc;
 pub mod hpa;
 mod kube_io;
 pub mod revision;
