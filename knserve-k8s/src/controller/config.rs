@@ -154,10 +154,22 @@ mod tests {
     fn config_gc_is_read() {
         let maps = BTreeMap::from([(
             "config-gc".to_owned(),
-            BTreeMap::from([("max-non-active-revisions".to_owned(), "3".to_owned())]),
+            BTreeMap::from([
+                ("min-non-active-revisions".to_owned(), "1".to_owned()),
+                ("max-non-active-revisions".to_owned(), "3".to_owned()),
+            ]),
         )]);
         let config = ClusterConfig::from_maps(&maps).unwrap();
         assert_eq!(config.gc.max_non_active_revisions, Some(3));
+        let mut maps = maps;
+        maps.get_mut("config-gc")
+            .unwrap()
+            .remove("min-non-active-revisions");
+        let error = ClusterConfig::from_maps(&maps).unwrap_err().to_string();
+        assert!(
+            error.contains("config-gc: min-non-active-revisions"),
+            "the default min 20 exceeds max 3: {error}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Configuration → Revision (§1.3, §1.5): one revision per generation, the latest
 //! created and ready revisions, the `routingState` of the revisions it owns, and the
-//! garbage collection of those no route needs (`config-gc`, [`super::gc`]).
+//! garbage collection of those no route needs (`config-gc`).
 //!
 //! A Configuration with revisions that will turn stale is revisited when the first
 //! of them does, rather than at the next resync; every Configuration is revisited when
