@@ -19,7 +19,7 @@
 //!
 //! Maps: `config-autoscaler`, `config-defaults`, `config-deployment` (only
 //! `progress-deadline`; see [`DeploymentConfig`]), `config-domain`, `config-features`,
-//! `config-network`, and `knserve` for what only the local backend has (see
+//! `config-gc` (revision garbage collection, see [`GcConfig`]), `config-network`, and `knserve` for what only the local backend has (see
 //! [`LocalConfig`]). Every value defaults to Knative's, with one deliberate
 //! difference: with no `config-domain`, routes get the domain `example.com` (Knative's
 //! historical default) rather than the cluster-local `svc.cluster.local`, since a
@@ -32,7 +32,7 @@ use knserve_core::{
     api::{RoutingConfig, ValidationConfig},
     autoscaler::DEFAULT_PROGRESS_DEADLINE,
     config::{
-        AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, InvalidConfig,
+        AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, GcConfig, InvalidConfig,
         NetworkConfig, Parser,
     },
 };
@@ -181,6 +181,8 @@ pub struct ServerConfig {
     pub local: LocalConfig,
     /// What it reads of `config-deployment`.
     pub deployment: DeploymentConfig,
+    /// When unreferenced revisions are deleted (`config-gc`).
+    pub gc: GcConfig,
 }
 
 impl Default for ServerConfig {
@@ -222,12 +224,13 @@ pub enum ConfigError {
 
 type Maps = BTreeMap<String, BTreeMap<String, String>>;
 
-const MAP_NAMES: [&str; 7] = [
+const MAP_NAMES: [&str; 8] = [
     AutoscalerConfig::NAME,
     DefaultsConfig::NAME,
     DeploymentConfig::NAME,
     DomainConfig::NAME,
     FeaturesConfig::NAME,
+    GcConfig::NAME,
     NetworkConfig::NAME,
     LocalConfig::NAME,
 ];
@@ -294,6 +297,7 @@ impl ServerConfig {
             routing: RoutingConfig { network, domain },
             local: LocalConfig::from_map(map(LocalConfig::NAME))?,
             deployment: DeploymentConfig::from_map(map(DeploymentConfig::NAME))?,
+            gc: GcConfig::from_map(map(GcConfig::NAME))?,
         })
     }
 }
@@ -395,9 +399,34 @@ mod tests {
         );
         assert_eq!(config.local, LocalConfig::default());
         assert_eq!(
+            config.gc,
+            GcConfig::default(),
+            "Knative's config-gc defaults"
+        );
+        assert_eq!(
             config.deployment.progress_deadline,
             Duration::from_secs(600),
             "Knative's default progress deadline"
+        );
+    }
+
+    #[test]
+    fn config_gc_is_read_and_checked() {
+        let config = ServerConfig::parse(
+            "config-gc:\n  retain-since-create-time: 1s\n  max-non-active-revisions: disabled\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.gc.retain_since_create_time,
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(config.gc.max_non_active_revisions, None);
+        let error = ServerConfig::parse("config-gc:\n  min-non-active-revisions: \"-1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("config-gc: min-non-active-revisions"),
+            "refused naming the map and key: {error}"
         );
     }
 

@@ -26,6 +26,8 @@ pub const ROUTING_STATE_LABEL: &str = "serving.knative.dev/routingState";
 
 /// Annotation on a Revision: when `routingState` last changed (RFC 3339, UTC).
 pub const ROUTING_STATE_MODIFIED_ANNOTATION: &str = "serving.knative.dev/routingStateModified";
+/// Annotation on a Revision: `true` (any case) keeps it from garbage collection.
+pub const NO_GC_ANNOTATION: &str = "serving.knative.dev/no-gc";
 /// Annotation on a Configuration: comma-separated names of the Routes referencing it.
 pub const ROUTES_ANNOTATION: &str = "serving.knative.dev/routes";
 /// Annotation: the user who created the object.

@@ -11,6 +11,7 @@ pub(crate) mod autoscaler;
 mod defaults;
 mod domain;
 mod features;
+mod gc;
 mod network;
 mod parse;
 
@@ -18,6 +19,7 @@ pub use self::autoscaler::{AutoscalerConfig, PodAutoscalerClass};
 pub use self::defaults::DefaultsConfig;
 pub use self::domain::DomainConfig;
 pub use self::features::{FeaturesConfig, Flag};
+pub use self::gc::GcConfig;
 pub use self::network::{
     DEFAULT_DOMAIN_TEMPLATE, DEFAULT_TAG_TEMPLATE, HttpProtocol, NetworkConfig,
 };

@@ -20,7 +20,8 @@
 //! Choices and simplifications:
 //! - Gradual rollout (`rollout-duration`) is not implemented: the switch to a newly
 //!   ready revision is instant (Knative's default of 0).
-//! - Revisions are never garbage-collected; `reserve` revisions stay in the set.
+//! - Revisions are garbage-collected by the backend, which calls [`collect_revisions`]
+//!   with `config-gc` and removes what it returns.
 //! - No partial programming: while any target does not resolve to a Ready revision, the
 //!   Route keeps its previous `status.traffic` (the data path keeps serving the old
 //!   revisions) and `AllTrafficAssigned` says why (`RevisionMissing`,
@@ -40,6 +41,7 @@
 mod apply;
 mod conditions;
 mod configuration;
+mod gc;
 mod observe;
 mod revision;
 mod route;
@@ -49,6 +51,7 @@ mod types;
 pub use self::apply::{DEFAULT_NAMESPACE, Stamp, apply, stamp_revision};
 pub use self::conditions::{condition, set_condition, summarize};
 pub use self::configuration::{REVISION_FAILED, configuration_status};
+pub use self::gc::{collect_revisions, next_collection};
 pub use self::observe::{observe, observe_at};
 pub use self::revision::{DEPLOYING, NO_TRAFFIC, revision_status};
 pub use self::route::{

@@ -14,7 +14,7 @@ pub struct ServiceSet {
     pub service: Service,
     /// The Configuration of the same name.
     pub configuration: Configuration,
-    /// Every revision ever stamped out, oldest first (never garbage-collected).
+    /// Every revision stamped out and not garbage-collected, oldest first.
     pub revisions: Vec<Revision>,
     /// The Route of the same name.
     pub route: Route,

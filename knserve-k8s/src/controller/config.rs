@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use knserve_core::api::{RoutingConfig, ValidationConfig};
 use knserve_core::config::{
-    AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, InvalidConfig, NetworkConfig,
+    AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, GcConfig, InvalidConfig,
+    NetworkConfig,
 };
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -31,6 +32,8 @@ pub struct ClusterConfig {
     pub deployment: BTreeMap<String, String>,
     /// `config-network`'s ingress settings (class, templates).
     pub ingress: IngressSettings,
+    /// `config-gc`: when unreferenced revisions are deleted.
+    pub gc: GcConfig,
 }
 
 impl ClusterConfig {
@@ -60,6 +63,7 @@ impl ClusterConfig {
             routing: RoutingConfig { network, domain },
             deployment: map(DEPLOYMENT_CONFIG).clone(),
             ingress: IngressSettings::from_map(map(NetworkConfig::NAME))?,
+            gc: GcConfig::from_map(map(GcConfig::NAME))?,
         })
     }
 }
@@ -67,13 +71,14 @@ impl ClusterConfig {
 /// Knative's `config-deployment` ConfigMap.
 pub const DEPLOYMENT_CONFIG: &str = "config-deployment";
 
-const WATCHED: [&str; 6] = [
+const WATCHED: [&str; 7] = [
     AutoscalerConfig::NAME,
     DefaultsConfig::NAME,
     FeaturesConfig::NAME,
     NetworkConfig::NAME,
     DomainConfig::NAME,
     DEPLOYMENT_CONFIG,
+    GcConfig::NAME,
 ];
 
 /// Watches the ConfigMaps of `namespace` and publishes each valid combination.
@@ -142,6 +147,29 @@ mod tests {
     fn no_config_maps_give_knatives_defaults() {
         let config = ClusterConfig::from_maps(&BTreeMap::new()).unwrap();
         assert_eq!(config.validation.defaults.revision_timeout_seconds, 300);
+        assert_eq!(config.gc, GcConfig::default());
+    }
+
+    #[test]
+    fn config_gc_is_read() {
+        let maps = BTreeMap::from([(
+            "config-gc".to_owned(),
+            BTreeMap::from([
+                ("min-non-active-revisions".to_owned(), "1".to_owned()),
+                ("max-non-active-revisions".to_owned(), "3".to_owned()),
+            ]),
+        )]);
+        let config = ClusterConfig::from_maps(&maps).unwrap();
+        assert_eq!(config.gc.max_non_active_revisions, Some(3));
+        let mut maps = maps;
+        maps.get_mut("config-gc")
+            .unwrap()
+            .remove("min-non-active-revisions");
+        let error = ClusterConfig::from_maps(&maps).unwrap_err().to_string();
+        assert!(
+            error.contains("config-gc: min-non-active-revisions"),
+            "the default min 20 exceeds max 3: {error}"
+        );
     }
 
     #[test]

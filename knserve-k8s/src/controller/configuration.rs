@@ -1,5 +1,10 @@
 //! Configuration → Revision (§1.3, §1.5): one revision per generation, the latest
-//! created and ready revisions, and the `routingState` of the revisions it owns.
+//! created and ready revisions, the `routingState` of the revisions it owns, and the
+//! garbage collection of those no route needs (`config-gc`).
+//!
+//! A Configuration with revisions that will turn stale is revisited when the first
+//! of them does, rather than at the next resync; every Configuration is revisited when
+//! `config-gc` changes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,9 +14,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
+use tokio::sync::watch;
 
+use super::gc;
 use super::kube_io::{apply, drain, error_policy, merge_meta, succeeded, write_status};
-use super::{Context, Error, RESYNC, now};
+use super::{ClusterConfig, Context, Error, RESYNC, now};
 use crate::crd;
 use crate::desired::serving;
 
@@ -31,8 +38,27 @@ pub async fn run(ctx: Arc<Context>) {
         watcher::Config::default(),
         configurations_of,
     )
+    .reconcile_all_on(gc_changes(ctx.config.clone()))
     .run(reconcile, error_policy, ctx);
     drain("Configuration", results).await;
+}
+
+/// An item each time `config-gc` changes, so every Configuration is collected under
+/// the new settings at once, as Knative's collector resyncs on that map.
+fn gc_changes(
+    config: watch::Receiver<Arc<ClusterConfig>>,
+) -> impl futures_util::Stream<Item = ()> + Send + 'static {
+    let last = config.borrow().gc;
+    futures_util::stream::unfold((config, last), |(mut config, mut last)| async move {
+        loop {
+            config.changed().await.ok()?;
+            let gc = config.borrow_and_update().gc;
+            if gc != last {
+                last = gc;
+                return Some(((), (config, last)));
+            }
+        }
+    })
 }
 
 /// The Configurations a Route's traffic names: its `configurationName` targets and the
@@ -92,8 +118,12 @@ async fn reconcile(
         &outcome.status,
     )
     .await?;
+    let latest_ready = outcome.status.latest_ready_revision_name.as_deref();
+    let next = gc::collect(&revisions, &owned, latest_ready, &config.gc).await?;
     succeeded(&*configuration, &ctx);
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(
+        next.map_or(RESYNC, |next| next.min(RESYNC)),
+    ))
 }
 
 /// The revision names held by the status traffic of the Routes that name this

@@ -3,7 +3,8 @@
 //! (children by server-side apply, statuses by a status-subresource patch).
 //!
 //! - [`service`]: Service → Configuration + Route.
-//! - [`configuration`]: Configuration → Revision, `routingState` labels.
+//! - [`configuration`]: Configuration → Revision, `routingState` labels, revision
+//!   garbage collection (`config-gc`).
 //! - [`route`]: Route → Ingress, traffic resolution and URLs.
 //! - [`revision`]: Revision → Deployment + PodAutoscaler, revision status; images by
 //!   tag resolved to digests first ([`digest`]).
@@ -23,6 +24,7 @@
 mod config;
 pub mod configuration;
 pub mod digest;
+mod gc;
 pub mod hpa;
 mod kube_io;
 pub mod revision;

@@ -104,6 +104,16 @@ async fn each_service_account_may_do_what_its_server_does_and_no_more(
         ("controller", &["list", "pods", "-n", "example"], true),
         ("controller", &["watch", "pods", "-n", "example"], true),
         ("controller", &["delete", "pods", "-n", "example"], false),
+        (
+            "controller",
+            &["delete", "revisions.serving.knative.dev", "-n", "example"],
+            true,
+        ),
+        (
+            "controller",
+            &["delete", "services.serving.knative.dev", "-n", "example"],
+            false,
+        ),
         ("controller", &["create", "pods", "-n", "example"], false),
         ("controller", &["get", "secrets", "-n", SYSTEM], false),
         (

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod harness;
 
 mod env;
+mod gc;
 mod install;
 mod serving;
 mod smoke;
@@ -28,7 +29,13 @@ pub type Test = harness::Test<Cluster>;
 
 /// Every scenario, in the order they run.
 fn all_tests() -> Vec<Test> {
-    [smoke::tests(), serving::tests(), install::tests()].concat()
+    [
+        smoke::tests(),
+        serving::tests(),
+        gc::tests(),
+        install::tests(),
+    ]
+    .concat()
 }
 
 impl harness::Environment for Cluster {

@@ -178,12 +178,12 @@ async fn start_activator_pods(client: &Client) -> anyhow::Result<()> {
     .await
 }
 
-fn ssa() -> PatchParams {
+pub(crate) fn ssa() -> PatchParams {
     PatchParams::apply("knserve-cluster-tests").force()
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, for at most [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,

@@ -122,6 +122,7 @@ impl Inner {
         };
         {
             let mut state = self.lock();
+            self.collect_garbage(&mut state);
             self.sync_revisions(&mut state, now, &mut actions);
             if state
                 .last_tick
@@ -150,6 +151,47 @@ impl Inner {
         }
         for (instance, grace) in actions.stops {
             tokio::spawn(instance.stop(grace));
+        }
+    }
+
+    /// Deletes the revisions `config-gc` says to (Knative's revision GC), from memory
+    /// and from the stored Service; `sync_revisions` then stops their instances.
+    ///
+    /// Runs at the start of every pass — each scrape tick (1 s) and each apply — where
+    /// Knative runs it whenever a Configuration is reconciled. A set whose new state
+    /// cannot be stored keeps its revisions, and the next pass tries again.
+    fn collect_garbage(&self, state: &mut State) {
+        if self.config.gc.is_disabled() {
+            return;
+        }
+        let now = crate::cli::unix_now();
+        for ((namespace, name), entry) in &mut state.services {
+            let set = &entry.set;
+            let latest_ready = set
+                .configuration
+                .status
+                .as_ref()
+                .and_then(|s| s.latest_ready_revision_name.as_deref());
+            let doomed =
+                reconcile::collect_revisions(&set.revisions, latest_ready, &self.config.gc, now);
+            if doomed.is_empty() {
+                continue;
+            }
+            let mut kept = set.clone();
+            kept.revisions
+                .retain(|r| !doomed.iter().any(|d| d == r.metadata.name()));
+            if let (Some(dir), Source::Process) = (&self.persist, &entry.source) {
+                let stored = super::persist::stage(dir, &kept)
+                    .and_then(|staged| super::persist::commit(vec![staged]));
+                if let Err(error) = stored {
+                    warn!(service = %format!("{namespace}/{name}"), %error, "revision garbage collection not stored");
+                    continue;
+                }
+            }
+            for revision in &doomed {
+                info!(revision = %format!("{namespace}/{revision}"), "stale revision garbage-collected");
+            }
+            entry.set = kept;
         }
     }
 
