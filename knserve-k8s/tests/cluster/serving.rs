@@ -62,6 +62,10 @@ pub(crate) struct Servers {
     >,
 }
 
+/// Knative's default list and the registries the scenarios' images name.
+const SKIPPED_REGISTRIES: &str = "kind.local,ko.local,dev.local,registry.invalid,\
+    registry.cn-hangzhou.aliyuncs.com,ghcr.io";
+
 static SERVERS: OnceCell<Servers> = OnceCell::const_new();
 
 pub(crate) async fn servers(cluster: &Cluster) -> anyhow::Result<&'static Servers> {
@@ -99,6 +103,22 @@ async fn start_servers(cluster: &Cluster) -> anyhow::Result<Servers> {
             "config-autoscaler",
             &ssa(),
             &Patch::Apply(&autoscaler_config),
+        )
+        .await?;
+    // kwok's node pulls no image, and this machine reaches no registry: the test images'
+    // registries skip tag-to-digest resolution, as Knative's own kind setup skips
+    // `kind.local` (resolution itself is tested against a real registry in
+    // `tests/registry_digest.rs` and on the real node).
+    let deployment_config = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "config-deployment", "namespace": SYSTEM },
+        "data": { "registries-skipping-tag-resolving": SKIPPED_REGISTRIES }
+    });
+    config_maps
+        .patch(
+            "config-deployment",
+            &ssa(),
+            &Patch::Apply(&deployment_config),
         )
         .await?;
     start_activator_pods(&client).await?;
