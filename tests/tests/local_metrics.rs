@@ -98,5 +98,66 @@ async fn prometheus_scrapes_the_admin_metrics_and_finds_each_revisions_requests(
         REQUESTS.to_string(),
         "Prometheus holds the count the exposition showed: {answer}"
     );
+
+    grafana_board_queries_answer(&prometheus).await;
     drop(prometheus);
+}
+
+/// Every query of the Grafana board shipped for Kubernetes
+/// (`knserve-k8s/grafana/knserve-scaling.json`) is valid PromQL to a real Prometheus and,
+/// over the same families `knserve serve` exposes, returns the revision's series; the
+/// RPS panel's queries return none for this concurrency-scaled revision. Grafana's
+/// `$namespace`, `$revision` and `$__rate_interval` are put in as Grafana would.
+async fn grafana_board_queries_answer(prometheus: &Prometheus) {
+    let board: serde_json::Value = serde_json::from_str(include_str!(
+        "../../knserve-k8s/grafana/knserve-scaling.json"
+    ))
+    .expect("the Grafana board is JSON");
+    let mut queries: Vec<String> = Vec::new();
+    for variable in board["templating"]["list"].as_array().unwrap() {
+        // `label_values(METRIC, LABEL)` lists LABEL's values of METRIC: the metric's series.
+        let definition = variable["definition"].as_str().unwrap();
+        let inner = definition
+            .strip_prefix("label_values(")
+            .and_then(|d| d.rsplit_once(','))
+            .map(|(metric, _)| metric.to_owned())
+            .unwrap_or_else(|| panic!("a label_values query: {definition}"));
+        queries.push(inner);
+    }
+    for panel in board["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            queries.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(queries.len() >= 10, "the board has its panels: {queries:?}");
+    for query in queries {
+        let promql = query
+            .replace("$namespace", "default")
+            .replace("$revision", "metered-00001")
+            .replace("$__rate_interval", "1m");
+        let expect_series = !promql.contains("requests_per_second");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = prometheus.query(&promql).await;
+            if let Some((status, body)) = &answer {
+                assert_eq!(*status, 200, "{promql}: {body}");
+                let body: serde_json::Value = serde_json::from_str(body).unwrap();
+                assert_eq!(body["status"], "success", "{promql}: {body}");
+                let series = body["data"]["result"].as_array().map_or(0, Vec::len);
+                if (series > 0) == expect_series {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the board's query {promql} should return {} (last answer {answer:?})",
+                if expect_series {
+                    "the revision's series"
+                } else {
+                    "no series"
+                }
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }

@@ -146,23 +146,28 @@ impl RequestMetrics {
             .map_or(0, |slot| slot.load(Relaxed))
     }
 
+    /// Every status answered at least once, with its count, by status.
+    pub fn counts(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.codes.iter().enumerate().filter_map(|(code, slot)| {
+            let count = slot.load(Relaxed);
+            (count > 0).then(|| (u16::try_from(code).unwrap_or(u16::MAX), count))
+        })
+    }
+
     /// Adds these metrics' samples to `out`.
     pub fn write(&self, out: &mut Exposition) {
         const COUNT: &str = "revision_request_count_total";
         const COUNT_HELP: &str =
             "The number of requests that are routed to queue-proxy, by response code.";
         out.declare(COUNT, Kind::Counter, COUNT_HELP);
-        for (code, slot) in self.codes.iter().enumerate() {
-            let count = slot.load(Relaxed);
-            if count > 0 {
-                let code = code.to_string();
-                let class = format!("{}xx", &code[..1]);
-                let labels = self
-                    .labels
-                    .with("response_code", &code)
-                    .with("response_code_class", &class);
-                out.counter(COUNT, COUNT_HELP, &labels, count);
-            }
+        for (code, count) in self.counts() {
+            let code = code.to_string();
+            let class = format!("{}xx", &code[..1]);
+            let labels = self
+                .labels
+                .with("response_code", &code)
+                .with("response_code_class", &class);
+            out.counter(COUNT, COUNT_HELP, &labels, count);
         }
         self.latency.write(
             out,

@@ -16,7 +16,17 @@
 //! | `GET /v1/revisions/{ns}/{name}` | | `Revision`; 404 |
 //! | `DELETE /v1/services/{ns}/{name}` | | 200 [`Deleted`] once the file is removed; 404; 500 (the Service stays) |
 //! | `GET /v1/revisions/{ns}/{name}/logs?tail=N` | | `text/plain`, one line per output line: `<instance> <stdout\|stderr> <line>`; 404 |
+//! | `GET /v1/dashboard` | | [`Dashboard`](crate::runtime::dashboard::Dashboard): every revision's scale, load and answers, and the latest cold starts |
 //! | `GET /metrics` | | Prometheus text, no token needed |
+//! | `GET /dashboard` | | the dashboard's page (HTML), no token needed: it holds no data |
+//!
+//! The dashboard (`knserve dashboard` prints its URL) is one HTML page with its script
+//! and styles inline, shipped inside the binary: no build step, no CDN, no library.
+//! Choice: hand-written script of a few hundred lines drawing SVG, rather than a
+//! charting library, so that nothing is fetched and nothing needs updating. The token
+//! travels in the URL's fragment (`/dashboard#token=…`), which browsers never send, and
+//! the page sends it as `Authorization: Bearer` with each `/v1/dashboard` and
+//! `/v1/services` request it polls (every second).
 //!
 //! ConfigMaps and Secrets an apply stores are read by revisions' environments only: no
 //! endpoint lists or returns them, so a Secret is never printed.
@@ -35,6 +45,12 @@ pub mod server;
 
 /// Every admin path that needs the token starts with this.
 pub const API_PREFIX: &str = "/v1/";
+
+/// The dashboard page's path.
+pub const DASHBOARD_PATH: &str = "/dashboard";
+
+/// The dashboard page.
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// One resource an apply or validate touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,9 @@ async fn handle(request: Request<Body>, admin: &Admin) -> Response<Body> {
     if path == "/metrics" && request.method() == Method::GET {
         return text(StatusCode::OK, runtime.metrics_text());
     }
+    if path == super::DASHBOARD_PATH && request.method() == Method::GET {
+        return dashboard_page();
+    }
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return error(StatusCode::NOT_FOUND, format!("no admin path {path}"));
     };
@@ -77,6 +80,7 @@ async fn handle(request: Request<Body>, admin: &Admin) -> Response<Body> {
         (Method::GET, ["configurations"]) => json(StatusCode::OK, &runtime.configurations()),
         (Method::GET, ["revisions"]) => json(StatusCode::OK, &runtime.revisions()),
         (Method::GET, ["routes"]) => json(StatusCode::OK, &runtime.routes()),
+        (Method::GET, ["dashboard"]) => json(StatusCode::OK, &runtime.dashboard()),
         (Method::GET, ["services", ns, name]) => match runtime.service(ns, name) {
             Some(service) => json(StatusCode::OK, &service),
             None => not_found("Service", ns, name),
@@ -291,6 +295,32 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The dashboard's page: the same bytes for everyone, holding no data (the page reads
+/// the token from its URL's fragment, which never reaches the server, and sends it
+/// with every `/v1/` request it makes). It may load nothing from elsewhere.
+fn dashboard_page() -> Response<Body> {
+    let mut response = Response::new(net::full(Bytes::from_static(
+        super::DASHBOARD_HTML.as_bytes(),
+    )));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        http::HeaderValue::from_static("no-referrer"),
     );
     response
 }

@@ -91,6 +91,27 @@ impl AdminClient {
         &self.server
     }
 
+    /// The dashboard's URL, the token in its fragment (which browsers never send).
+    /// A token is hex, so it needs no escaping; one edited by hand is escaped anyway.
+    pub fn dashboard_url(&self) -> String {
+        let token: String = self
+            .token
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!(
+            "http://{}{}#token={token}",
+            self.server.admin,
+            crate::admin::DASHBOARD_PATH
+        )
+    }
+
     /// Sends a request; a 2xx answer's body, else [`ClientError::Status`].
     pub async fn send(
         &self,

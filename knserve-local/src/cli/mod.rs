@@ -1,5 +1,5 @@
 //! The `knserve` client subcommands, modelled on `kn`: `apply`, `get`, `describe`,
-//! `delete`, `logs` and `validate`, each a client of a running server's admin API
+//! `delete`, `logs`, `validate` and `dashboard`, each a client of a running server's admin API
 //! ([`crate::admin`]) found through the state directory ([`crate::state`]).
 //!
 //! [`run`] prints to stdout and stderr and returns the exit code; the pure formatting
@@ -106,6 +106,12 @@ pub enum ClientCommand {
         #[arg(long, default_value_t = 200)]
         tail: usize,
     },
+    /// Print the URL of the server's live dashboard (with the admin token), or open it.
+    Dashboard {
+        /// Open it in the desktop's browser (`xdg-open`) as well.
+        #[arg(long)]
+        open: bool,
+    },
     /// Check a YAML file without applying it (locally, with the default configuration,
     /// when no server is running).
     Validate {
@@ -157,6 +163,18 @@ pub async fn run(command: ClientCommand, state: &StateDir) -> anyhow::Result<Exi
             tail,
         } => query::logs(state, &revision, &namespace, tail).await,
         ClientCommand::Validate { file } => validate::validate(state, &file).await,
+        ClientCommand::Dashboard { open } => {
+            let url = AdminClient::from_state(state)?.dashboard_url();
+            println!("{url}");
+            if open {
+                let status = std::process::Command::new("xdg-open")
+                    .arg(&url)
+                    .status()
+                    .map_err(|e| anyhow::anyhow!("--open: running xdg-open: {e}"))?;
+                anyhow::ensure!(status.success(), "--open: xdg-open exited with {status}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -171,14 +171,45 @@ impl HealthyBackends {
     }
 }
 
+/// How many of the latest cold starts [`ColdStarts::recent`] keeps.
+pub const RECENT_COLD_STARTS: usize = 50;
+
+/// One cold request, as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColdStartRecord {
+    /// The revision's namespace.
+    pub namespace: String,
+    /// The revision's name.
+    pub revision: String,
+    /// When the request arrived at the activator, Unix time in milliseconds.
+    pub arrived_unix_ms: u64,
+    /// The response's status.
+    pub status: u16,
+    /// Arrival to response headers, in milliseconds (`cold-start` in [`COLD_START_HEADER`]).
+    pub total_ms: f64,
+    /// The phases of [`COLD_START_PHASES`] that have their stamp, in order.
+    pub phases: Vec<ColdStartPhase>,
+}
+
+/// One phase of a [`ColdStartRecord`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColdStartPhase {
+    /// One of [`COLD_START_PHASES`].
+    pub name: &'static str,
+    /// Its duration in milliseconds.
+    pub ms: f64,
+}
+
 /// Cold starts: requests that reached the activator while their revision had no ready
-/// instance, timed from arrival to the response headers; and the count of every
-/// request the activator took for a known revision, cold or warm.
+/// instance, timed from arrival to the response headers, and the latest
+/// [`RECENT_COLD_STARTS`] of them; and the count of every request the activator took
+/// for a known revision, cold or warm.
 #[derive(Debug)]
 pub struct ColdStarts {
     backends: HealthyBackends,
     histogram: Histogram,
     requests: AtomicU64,
+    recent: Mutex<std::collections::VecDeque<ColdStartRecord>>,
 }
 
 impl ColdStarts {
@@ -187,7 +218,24 @@ impl ColdStarts {
             backends,
             histogram: Histogram::new(&COLD_START_BUCKETS),
             requests: AtomicU64::new(0),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(
+                RECENT_COLD_STARTS,
+            )),
         })
+    }
+
+    /// The latest cold starts, newest first.
+    pub fn recent(&self) -> Vec<ColdStartRecord> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().rev().cloned().collect()
+    }
+
+    fn remember(&self, record: ColdStartRecord) {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == RECENT_COLD_STARTS {
+            recent.pop_front();
+        }
+        recent.push_back(record);
     }
 
     /// Adds `knserve_activator_requests_total` and `knserve_cold_start_seconds` to `out`.
@@ -248,19 +296,21 @@ impl Service<Request<Body>> for ColdStart {
         let cold = request
             .extensions()
             .get::<RevisionKey>()
-            .and_then(|key| self.cold.backends.cold(key))
-            .map(|trace| {
+            .and_then(|key| Some((key.clone(), self.cold.backends.cold(key)?)))
+            .map(|(key, trace)| {
                 let forwarded = ForwardStamp::default();
                 request.extensions_mut().insert(forwarded.clone());
-                (Instant::now(), trace, forwarded, self.cold.clone())
+                let arrived_unix = std::time::SystemTime::now();
+                (key, Instant::now(), arrived_unix, trace, forwarded)
             });
         let future = self.inner.call(request);
+        let cold_starts = self.cold.clone();
         Box::pin(async move {
             let mut response = future.await?;
-            if let Some((arrived, trace, forwarded, cold)) = cold {
+            if let Some((key, arrived, arrived_unix, trace, forwarded)) = cold {
                 let now = Instant::now();
                 let waited = now - arrived;
-                cold.histogram.observe(waited);
+                cold_starts.histogram.observe(waited);
                 let stamps = trace.map(|t| t.stamps()).unwrap_or_default();
                 let marks = [
                     stamps.decided,
@@ -269,35 +319,57 @@ impl Service<Request<Body>> for ColdStart {
                     forwarded.get(),
                     Some(now),
                 ];
+                let (total_ms, phases) = cold_start_phases(arrived, marks);
                 let headers = response.headers_mut();
-                for value in server_timing(arrived, marks) {
+                for value in server_timing(total_ms, &phases) {
                     if let Ok(value) = HeaderValue::from_str(&value) {
                         headers.append(COLD_START_HEADER, value);
                     }
                 }
+                let arrived_unix_ms = arrived_unix
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                cold_starts.remember(ColdStartRecord {
+                    namespace: key.namespace.to_string(),
+                    revision: key.name.to_string(),
+                    arrived_unix_ms,
+                    status: response.status().as_u16(),
+                    total_ms,
+                    phases,
+                });
             }
             Ok(response)
         })
     }
 }
 
-/// The `Server-Timing` values of a cold request that arrived at `arrived`: the total,
-/// then each phase of [`COLD_START_PHASES`] that has its end mark. Marks are clamped
-/// to be monotonic from `arrived` (a stamp from before the request's arrival — the
-/// scale from zero had begun already — counts as the arrival), so the phases never
+/// The total and the phases of a cold request that arrived at `arrived`, in
+/// milliseconds: each phase of [`COLD_START_PHASES`] that has its end mark. Marks are
+/// clamped to be monotonic from `arrived` (a stamp from before the request's arrival —
+/// the scale from zero had begun already — counts as the arrival), so the phases never
 /// add up to more than the total.
-fn server_timing(arrived: Instant, marks: [Option<Instant>; 5]) -> Vec<String> {
+fn cold_start_phases(arrived: Instant, marks: [Option<Instant>; 5]) -> (f64, Vec<ColdStartPhase>) {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let end = marks[4].unwrap_or(arrived).max(arrived);
-    let mut values = vec![format!("cold-start;dur={:.1}", ms(end - arrived))];
+    let mut phases = Vec::with_capacity(marks.len());
     let mut last = arrived;
     for (name, mark) in COLD_START_PHASES.iter().zip(marks) {
         let Some(mark) = mark else { continue };
         let mark = mark.clamp(last, end);
-        values.push(format!("{name};dur={:.1}", ms(mark - last)));
+        phases.push(ColdStartPhase {
+            name,
+            ms: ms(mark - last),
+        });
         last = mark;
     }
-    values
+    (ms(end - arrived), phases)
+}
+
+/// The `Server-Timing` values of a cold request: the total, then each phase.
+fn server_timing(total_ms: f64, phases: &[ColdStartPhase]) -> Vec<String> {
+    std::iter::once(format!("cold-start;dur={total_ms:.1}"))
+        .chain(phases.iter().map(|p| format!("{};dur={:.1}", p.name, p.ms)))
+        .collect()
 }
 
 /// Stamps the [`ForwardStamp`] of a cold request as the activator forwards it; warm

@@ -13,6 +13,7 @@
 //! loop also wakes at the earliest such deadline.
 
 mod control;
+pub mod dashboard;
 pub mod datapath;
 mod env;
 pub mod instance;
