@@ -27,9 +27,13 @@ pub const FIRST: u16 = 20_000;
 /// The kernel's ephemeral range where it cannot be read.
 const DEFAULT_EPHEMERAL_LOW: u16 = 32_768;
 
+/// `next` before the first lease: the round starts at a place of the range that
+/// depends on the server's pid (see [`pick`]).
+const UNSET: u16 = 0;
+
 static LEASED: Mutex<Leases> = Mutex::new(Leases {
     ports: BTreeSet::new(),
-    next: FIRST,
+    next: UNSET,
 });
 
 struct Leases {
@@ -80,8 +84,18 @@ pub fn lease() -> std::io::Result<PortLease> {
 
 /// The next port for an app in `leases`, recorded there; `end` is the low end of the
 /// ephemeral range.
+///
+/// Each server starts its round at a place of the range spread by its pid, not at
+/// [`FIRST`]: two servers started together (tests run several at once) would otherwise
+/// both find `FIRST` free in the same instant and give it to two apps, one of which then
+/// fails with "Address already in use" on every restart.
 fn pick(leases: &mut Leases, end: u16) -> std::io::Result<u16> {
     if end > FIRST {
+        if !(FIRST..end).contains(&leases.next) {
+            let span = u64::from(end - FIRST);
+            let spread = u64::from(std::process::id()).wrapping_mul(2_654_435_761) % span;
+            leases.next = FIRST + u16::try_from(spread).unwrap_or(0);
+        }
         for _ in FIRST..end {
             let port = leases.next;
             leases.next = if port + 1 >= end { FIRST } else { port + 1 };
