@@ -1558,8 +1558,12 @@ SVC
   api POST /api/v1/namespaces/testenv-node-smoke/services "$RUN/node-smoke-svc.json" >/dev/null
   wait_for 30 "service account testenv-node-smoke/default" api GET /api/v1/namespaces/testenv-node-smoke/serviceaccounts/default
   api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-smoke.json" >/dev/null
-  api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-peer.json" >/dev/null
   wait_for 120 "smoke pod Running on $NODE_NAME and answering HTTP from the namespace" smoke_answers
+  # The peer pulls the same content under its registry name only once the smoke pod's
+  # container runs: a pull of it while the kubelet looks up the imported name can make the
+  # CRI's image store lose that name (seen in CI: the smoke pod's `Never` image "not
+  # present" for two minutes).
+  api POST /api/v1/namespaces/testenv-node-smoke/pods "$RUN/node-peer.json" >/dev/null
   local ip; ip=$(smoke_pod_ip)
   log "smoke pod at $ip: $("${NSX[@]}" curl -fsS --max-time 2 "http://$ip:8080/")"
   wait_for 30 "smoke pod reached the API server with its service account token" smoke_reaches_api
