@@ -30,6 +30,7 @@ pub mod reconcile;
 pub mod router;
 pub mod time;
 pub mod timeout;
+pub mod trace;
 
 pub use self::activator::Activator;
 pub use self::error::{FieldError, InvalidConfig, ValidationErrors};

@@ -19,7 +19,9 @@
 //!
 //! Maps: `config-autoscaler`, `config-defaults`, `config-deployment` (only
 //! `progress-deadline`; see [`DeploymentConfig`]), `config-domain`, `config-features`,
-//! `config-gc` (revision garbage collection, see [`GcConfig`]), `config-network`, and `knserve` for what only the local backend has (see
+//! `config-gc` (revision garbage collection, see [`GcConfig`]), `config-network`,
+//! `config-observability` (its tracing keys, see [`ObservabilityConfig`] and
+//! [`knserve_core::trace`]), and `knserve` for what only the local backend has (see
 //! [`LocalConfig`]). Every value defaults to Knative's, with one deliberate
 //! difference: with no `config-domain`, routes get the domain `example.com` (Knative's
 //! historical default) rather than the cluster-local `svc.cluster.local`, since a
@@ -33,7 +35,7 @@ use knserve_core::{
     autoscaler::DEFAULT_PROGRESS_DEADLINE,
     config::{
         AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, GcConfig, InvalidConfig,
-        NetworkConfig, Parser,
+        NetworkConfig, ObservabilityConfig, Parser,
     },
 };
 
@@ -183,6 +185,8 @@ pub struct ServerConfig {
     pub deployment: DeploymentConfig,
     /// When unreferenced revisions are deleted (`config-gc`).
     pub gc: GcConfig,
+    /// Tracing (`config-observability`'s tracing keys).
+    pub observability: ObservabilityConfig,
 }
 
 impl Default for ServerConfig {
@@ -224,7 +228,7 @@ pub enum ConfigError {
 
 type Maps = BTreeMap<String, BTreeMap<String, String>>;
 
-const MAP_NAMES: [&str; 8] = [
+const MAP_NAMES: [&str; 9] = [
     AutoscalerConfig::NAME,
     DefaultsConfig::NAME,
     DeploymentConfig::NAME,
@@ -232,6 +236,7 @@ const MAP_NAMES: [&str; 8] = [
     FeaturesConfig::NAME,
     GcConfig::NAME,
     NetworkConfig::NAME,
+    ObservabilityConfig::NAME,
     LocalConfig::NAME,
 ];
 
@@ -298,6 +303,7 @@ impl ServerConfig {
             local: LocalConfig::from_map(map(LocalConfig::NAME))?,
             deployment: DeploymentConfig::from_map(map(DeploymentConfig::NAME))?,
             gc: GcConfig::from_map(map(GcConfig::NAME))?,
+            observability: ObservabilityConfig::from_map(map(ObservabilityConfig::NAME))?,
         })
     }
 }

@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use knserve_core::net::ServeHandle;
+use knserve_core::{net::ServeHandle, trace::Tracing};
 use nix::{
     errno::Errno,
     fcntl::{Flock, FlockArg},
@@ -111,6 +111,9 @@ pub enum StartError {
     /// belongs): the server does not start rather than drop it.
     #[error("restoring saved Services: {0}")]
     Restore(PersistError),
+    /// `config-observability`'s tracing keys name an exporter knserve cannot build.
+    #[error("{0}")]
+    Tracing(knserve_core::trace::StartError),
     /// The state directory could not be prepared.
     #[error("state directory {dir}: {source}")]
     State {
@@ -129,6 +132,7 @@ pub struct Server {
     ingress: ServeHandle,
     admin: Option<ServeHandle>,
     activator: datapath::Activator,
+    tracing: Tracing,
     state: Option<StateDir>,
     /// The state directory's lock, released when the server is dropped.
     _lock: Option<Flock<fs::File>>,
@@ -165,10 +169,13 @@ impl Server {
                 "--admin-listen is not a loopback address: the admin API, which can run any command as a Service, is reachable from other hosts and guarded only by the token in the state directory"
             );
         }
+        let tracing = Tracing::start(&options.config.observability.tracing, "knserve")
+            .map_err(StartError::Tracing)?;
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let (activator, stats) = datapath::Activator::start(
             &options.config.routing.network.cluster_domain,
             options.config.local.throttler(),
+            tracing.clone(),
         )
         .await
         .map_err(|source| StartError::Bind {
@@ -185,13 +192,12 @@ impl Server {
         .map_err(StartError::Restore)?;
         let ingress_address = ingress_listener.local_addr().unwrap_or(options.listen);
         let peers = activator.control.peers.clone();
-        let ingress =
-            datapath::ingress(ingress_listener, tables, hops, peers).map_err(|source| {
-                StartError::Bind {
-                    address: ingress_address,
-                    source,
-                }
-            })?;
+        let ingress = datapath::ingress(ingress_listener, tables, hops, peers, &tracing).map_err(
+            |source| StartError::Bind {
+                address: ingress_address,
+                source,
+            },
+        )?;
         let admin = match (admin_listener, token) {
             (Some(listener), Some(token)) => Some(
                 admin::server::serve(listener, runtime.clone(), token).map_err(|source| {
@@ -208,6 +214,7 @@ impl Server {
             ingress,
             admin,
             activator,
+            tracing,
             state: options.state,
             _lock: lock,
         };
@@ -252,6 +259,7 @@ impl Server {
         if let Some(admin) = self.admin {
             admin.abort();
         }
+        self.tracing.shutdown().await;
     }
 }
 

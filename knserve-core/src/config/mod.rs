@@ -13,6 +13,7 @@ mod domain;
 mod features;
 mod gc;
 mod network;
+mod observability;
 mod parse;
 
 pub use self::autoscaler::{AutoscalerConfig, PodAutoscalerClass};
@@ -23,5 +24,6 @@ pub use self::gc::GcConfig;
 pub use self::network::{
     DEFAULT_DOMAIN_TEMPLATE, DEFAULT_TAG_TEMPLATE, HttpProtocol, NetworkConfig,
 };
+pub use self::observability::{ObservabilityConfig, TracingConfig, TracingProtocol};
 pub use self::parse::{Lookup, Parser};
 pub use crate::error::InvalidConfig;

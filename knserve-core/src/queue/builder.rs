@@ -8,7 +8,12 @@ use super::{
     stack::QueueStack,
     stats::{self, StatsHandle},
 };
-use crate::{net::metrics::RequestMetrics, timeout::TimeoutLimits};
+use crate::{
+    RevisionKey,
+    net::metrics::RequestMetrics,
+    timeout::TimeoutLimits,
+    trace::{Hop, INSTANCE_ATTRIBUTE, NAMESPACE_ATTRIBUTE, REVISION_ATTRIBUTE, Tracing},
+};
 
 /// How one instance's queue-proxy runs.
 #[derive(Debug, Clone)]
@@ -28,6 +33,11 @@ pub struct QueueProxyConfig {
     /// Where the Prometheus request metrics are recorded; `None` leaves the metrics
     /// layer out of the stack rather than counting for nobody.
     pub request_metrics: Option<Arc<RequestMetrics>>,
+    /// The process's tracer ([`Tracing::disabled`] when tracing is off): each request
+    /// gets a `queue-proxy` span labelled with the revision and `pod_name`.
+    pub tracing: Tracing,
+    /// The revision this instance serves, for the spans' labels.
+    pub revision: RevisionKey,
 }
 
 /// The queue-proxy of spec §4 for one instance, built in one call: its layer stack
@@ -48,8 +58,10 @@ pub struct QueueProxyConfig {
 /// use http::{Request, StatusCode};
 /// use knserve_core::{
 ///     net::{self, BoxError, metrics::RequestMetrics},
+///     RevisionKey,
 ///     queue::{QueueProxy, QueueProxyConfig, readiness::Readiness},
 ///     timeout::TimeoutLimits,
+///     trace::Tracing,
 /// };
 /// use tower::{ServiceExt, service_fn};
 ///
@@ -63,6 +75,8 @@ pub struct QueueProxyConfig {
 ///     limits: TimeoutLimits::default(),
 ///     container_concurrency: 1,
 ///     request_metrics: Some(RequestMetrics::new([("revision", "hello-00001")])),
+///     tracing: Tracing::disabled(),
+///     revision: RevisionKey::new("default", "hello-00001"),
 /// });
 /// let app = service_fn(|_request| async {
 ///     Ok::<_, BoxError>(net::text_response(StatusCode::OK, "hello"))
@@ -86,7 +100,17 @@ pub struct QueueProxy {
 impl QueueProxy {
     /// A queue-proxy with fresh drain, in-flight, stats and metrics state.
     pub fn new(config: QueueProxyConfig) -> Self {
+        let attributes = vec![
+            opentelemetry::KeyValue::new(REVISION_ATTRIBUTE, config.revision.name.to_string()),
+            opentelemetry::KeyValue::new(
+                NAMESPACE_ATTRIBUTE,
+                config.revision.namespace.to_string(),
+            ),
+            opentelemetry::KeyValue::new(INSTANCE_ATTRIBUTE, config.pod_name.clone()),
+        ];
         let stack = QueueStack {
+            trace: config.tracing.layer(Hop::QueueProxy, attributes),
+            trace_forward: config.tracing.forward_layer(),
             drain: DrainHandle::new(Drainer::new(config.drain_quiet_period)),
             in_flight: InFlight::new(),
             stats: StatsHandle::new(config.pod_name, config.stats_period),

@@ -18,6 +18,7 @@ use crate::{
         metrics::{MetricsLayer, RequestMetrics},
     },
     timeout::{TimeoutLayer, TimeoutLimits},
+    trace::{TraceForwardLayer, TraceLayer},
 };
 
 /// A boxed request-path service, as the stack returns it.
@@ -29,7 +30,8 @@ pub use crate::net::HttpService;
 /// The Kubernetes sidecar and the local backend's per-instance proxy build the same
 /// chain from this, outermost first: drain and probes, in-flight tracking, timeouts,
 /// header rewrite, stats, the `containerConcurrency` breaker, request metrics (when
-/// exposed).
+/// exposed). When tracing is on, the hop's span starts right after the drain (probes
+/// are not traced) and its wait ends right before the app.
 #[derive(Debug, Clone)]
 pub struct QueueStack {
     /// Health checks, hash probes and the drain.
@@ -47,6 +49,10 @@ pub struct QueueStack {
     pub limits: TimeoutLimits,
     /// `containerConcurrency`; 0 is unlimited.
     pub container_concurrency: u32,
+    /// The hop's span (see [`crate::trace`]); `None` when tracing is off.
+    pub trace: Option<TraceLayer>,
+    /// The end of the hop's wait, right before the app; `None` when tracing is off.
+    pub trace_forward: Option<TraceForwardLayer>,
 }
 
 impl QueueStack {
@@ -62,6 +68,7 @@ impl QueueStack {
     {
         let stack = ServiceBuilder::new()
             .layer(DrainLayer::new(self.drain.clone(), self.readiness.clone()))
+            .option_layer(self.trace.clone())
             .layer(TrackLayer::new(self.in_flight.clone()))
             .layer(TimeoutLayer::queue_proxy(self.limits))
             .layer(RewriteLayer)
@@ -70,6 +77,7 @@ impl QueueStack {
                 self.container_concurrency,
             ))
             .option_layer(self.metrics.clone().map(MetricsLayer::new))
+            .option_layer(self.trace_forward.clone())
             .service(app);
         BoxCloneService::new(stack)
     }

@@ -5,6 +5,7 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{Method, Request, StatusCode, header};
 use knserve_core::{
+    RevisionKey,
     net::{
         self, Body, BoxError, Forward, ForwardFuture, ServeHandle,
         exposition::{Exposition, Labels, revision_labels},
@@ -18,6 +19,7 @@ use knserve_core::{
         stats::{StatsHandle, prometheus_text, write_stat},
     },
     timeout::TimeoutLimits,
+    trace::Tracing,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower::service_fn;
@@ -36,6 +38,9 @@ pub enum StartError {
     /// `SERVING_READINESS_PROBE` does not describe a probe.
     #[error("SERVING_READINESS_PROBE: {0}")]
     Probe(#[source] knserve_core::queue::readiness::ProbeError),
+    /// `OBSERVABILITY_CONFIG`'s tracing names an exporter knserve cannot build.
+    #[error("OBSERVABILITY_CONFIG: {0}")]
+    Tracing(#[source] knserve_core::trace::StartError),
     /// A listener could not be bound.
     #[error("binding {address}")]
     Bind {
@@ -72,6 +77,7 @@ pub struct QueueProxy {
     in_flight: InFlight,
     terminating: watch::Sender<bool>,
     reporter: JoinHandle<()>,
+    tracing: Tracing,
 }
 
 impl QueueProxy {
@@ -86,7 +92,10 @@ impl QueueProxy {
         let request_metrics = RequestMetrics::with_labels(metric_labels(env));
         let (terminating, terminated) = watch::channel(false);
 
+        let tracing = Tracing::start(&env.tracing, "knserve-queue").map_err(StartError::Tracing)?;
         let queue = queue::QueueProxy::new(QueueProxyConfig {
+            tracing: tracing.clone(),
+            revision: RevisionKey::new(env.namespace.as_str(), env.revision.as_str()),
             pod_name: env.pod.clone(),
             stats_period: REPORTING_PERIOD,
             drain_quiet_period: env.drain_quiet_period,
@@ -147,6 +156,7 @@ impl QueueProxy {
             in_flight,
             terminating,
             reporter: tokio::spawn(queue.reporter()),
+            tracing,
         })
     }
 
@@ -178,6 +188,7 @@ impl QueueProxy {
         if let Some(user_metrics) = self.user_metrics {
             user_metrics.shutdown().await;
         }
+        self.tracing.shutdown().await;
     }
 }
 

@@ -40,6 +40,7 @@ use knserve_core::{
     },
     queue::stack::HttpService,
     router::{Hops, RouteLayer, RouteTable},
+    trace::{Hop, HopSpan, Tracing},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 use tokio::{
@@ -303,6 +304,9 @@ impl Service<Request<Body>> for ColdStart {
                 let arrived_unix = std::time::SystemTime::now();
                 (key, Instant::now(), arrived_unix, trace, forwarded)
             });
+        let span = cold
+            .as_ref()
+            .and_then(|_| request.extensions().get::<HopSpan>().cloned());
         let future = self.inner.call(request);
         let cold_starts = self.cold.clone();
         Box::pin(async move {
@@ -320,6 +324,9 @@ impl Service<Request<Body>> for ColdStart {
                     Some(now),
                 ];
                 let (total_ms, phases) = cold_start_phases(arrived, marks);
+                if let Some(span) = span {
+                    trace_cold_start(&span, arrived, total_ms, &phases);
+                }
                 let headers = response.headers_mut();
                 for value in server_timing(total_ms, &phases) {
                     if let Ok(value) = HeaderValue::from_str(&value) {
@@ -363,6 +370,36 @@ fn cold_start_phases(arrived: Instant, marks: [Option<Instant>; 5]) -> (f64, Vec
         last = mark;
     }
     (ms(end - arrived), phases)
+}
+
+/// Puts a cold start on the activator's span: the attribute `knserve.cold_start_ms`
+/// and one event per phase, `cold_start.<phase>` at the phase's end with its
+/// `duration_ms`.
+fn trace_cold_start(span: &HopSpan, arrived: Instant, total_ms: f64, phases: &[ColdStartPhase]) {
+    span.set_attribute(opentelemetry::KeyValue::new(
+        "knserve.cold_start_ms",
+        total_ms,
+    ));
+    let mut at = arrived;
+    for phase in phases {
+        at += std::time::Duration::from_secs_f64(phase.ms / 1e3);
+        span.add_event_at(
+            phase_event(phase.name),
+            at,
+            vec![opentelemetry::KeyValue::new("duration_ms", phase.ms)],
+        );
+    }
+}
+
+/// The span event of a cold-start phase.
+fn phase_event(phase: &str) -> &'static str {
+    match phase {
+        "scale" => "cold_start.scale",
+        "spawn" => "cold_start.spawn",
+        "ready" => "cold_start.ready",
+        "route" => "cold_start.route",
+        _ => "cold_start.app",
+    }
 }
 
 /// The `Server-Timing` values of a cold request: the total, then each phase.
@@ -411,6 +448,8 @@ pub struct ActivatorControl {
     /// The hops of this process the ingress and the activator call in-process: the
     /// activator itself and every instance's queue-proxy.
     pub peers: LocalPeers,
+    /// The process's tracer, which every instance's queue-proxy uses too.
+    pub tracing: Tracing,
 }
 
 /// A running activator.
@@ -432,6 +471,7 @@ impl Activator {
     pub async fn start(
         cluster_domain: &str,
         throttler: ThrottlerConfig,
+        tracing: Tracing,
     ) -> std::io::Result<(Self, mpsc::Receiver<(RevisionKey, Stat)>)> {
         let (layers, worker, stats) = activator::Activator::new(ActivatorConfig {
             cluster_domain: cluster_domain.to_owned(),
@@ -447,13 +487,18 @@ impl Activator {
             registry: layers.registry().clone(),
             cold_starts: ColdStarts::new(backends.clone()),
             backends,
+            tracing: tracing.clone(),
         };
         let stack = layers
             .layers(ColdStartLayer(control.cold_starts.clone()))
+            .option_layer(tracing.forward_layer())
             .service(StampForward(Dispatch::new(
                 peers.clone(),
                 Forward::new(IDLE_PER_HOST, false),
             )));
+        let stack = ServiceBuilder::new()
+            .option_layer(tracing.layer(Hop::Activator, Vec::new()))
+            .service(stack);
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let stack = BoxCloneService::new(stack);
         let server = net::serve(listener, stack.clone())?;
@@ -485,13 +530,16 @@ pub fn ingress(
     tables: watch::Receiver<Arc<RouteTable>>,
     hops: watch::Receiver<Hops>,
     peers: LocalPeers,
+    tracing: &Tracing,
 ) -> std::io::Result<ServeHandle> {
     let stack = ServiceBuilder::new()
+        .option_layer(tracing.layer(Hop::Ingress, Vec::new()))
         .layer(RouteLayer::new(
             tables,
             hops,
             SmallRng::seed_from_u64(seed()),
         ))
+        .option_layer(tracing.forward_layer())
         .service(Dispatch::new(peers, Forward::new(IDLE_PER_HOST, false)));
     net::serve(listener, BoxCloneService::new(stack))
 }

@@ -115,6 +115,10 @@ pub struct InstanceSettings {
     /// Where each instance registers its queue-proxy, for the ingress and the
     /// activator to call in-process.
     pub peers: LocalPeers,
+    /// The process's tracer, for the queue-proxy's spans.
+    pub tracing: knserve_core::trace::Tracing,
+    /// The revision, which labels the queue-proxy's spans.
+    pub revision: knserve_core::RevisionKey,
     /// Limits the warnings about instance starts refused for want of descriptors,
     /// memory or processes: one per second for the whole revision.
     pub start_warnings: SharedWarnLimiter,
@@ -158,6 +162,8 @@ impl Instance {
                 limits: settings.limits,
                 container_concurrency: settings.container_concurrency,
                 request_metrics: Some(metrics.clone()),
+                tracing: settings.tracing.clone(),
+                revision: settings.revision.clone(),
             })
         };
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;

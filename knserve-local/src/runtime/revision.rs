@@ -127,6 +127,8 @@ impl RevisionRt {
                 labels,
                 trace,
                 peers: activator.peers.clone(),
+                tracing: activator.tracing.clone(),
+                revision: key.clone(),
                 start_warnings: SharedWarnLimiter::new(crate::process::STARVED_WARN_PERIOD),
             },
             grace: Duration::from_secs(timeout),

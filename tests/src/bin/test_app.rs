@@ -48,6 +48,14 @@ async fn main() -> std::io::Result<()> {
                 let body = format!("{}\n", max.load(Ordering::SeqCst));
                 return Ok::<_, BoxError>(Response::new(net::full(body)));
             }
+            if let Some(response) = request
+                .uri()
+                .path()
+                .strip_prefix("/header/")
+                .map(|name| header_answer(request.headers(), name))
+            {
+                return Ok::<_, BoxError>(response);
+            }
             if let Some(response) = introspect(request.uri().path()) {
                 return Ok(response);
             }
@@ -70,6 +78,19 @@ async fn main() -> std::io::Result<()> {
     terminate.recv().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// The answer to `/header/<name>`: the request header's value as the app received it
+/// (404 when it has none).
+fn header_answer(headers: &http::HeaderMap, name: &str) -> Response<Body> {
+    match headers.get(name) {
+        Some(value) => Response::new(net::full(value.as_bytes().to_vec())),
+        None => {
+            let mut response = Response::new(net::full(format!("no {name} header\n")));
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+            response
+        }
+    }
 }
 
 /// The answer to `/args` and `/env/<NAME>`, or `None` for any other path.

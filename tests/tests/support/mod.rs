@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod jaeger;
 pub mod prometheus;
 
 use std::{
@@ -367,13 +368,61 @@ pub async fn admin_send(
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
-/// One GET through `address` with `Host: host`: status, headers and body text.
-pub async fn send(address: SocketAddr, host: &str, path: &str) -> (u16, http::HeaderMap, String) {
+/// Stops `child` by PID: SIGTERM, then SIGKILL if it has not exited within 10 s.
+pub fn stop_child(child: &mut Child) {
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+    for _ in 0..200 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// One GET of `http://{address}{path}`: status and body, `None` while nothing answers
+/// within 10 s (a server still starting).
+pub async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = http::Request::get(format!("http://{address}{path}"))
-        .header(http::header::HOST, host)
         .body(Full::new(Bytes::new()))
         .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A loopback address nothing listens on now (bound and released).
+pub fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// One GET through `address` with `Host: host`: status, headers and body text.
+pub async fn send(address: SocketAddr, host: &str, path: &str) -> (u16, http::HeaderMap, String) {
+    send_with(address, host, path, &[]).await
+}
+
+/// [`send`] with more request `headers`.
+pub async fn send_with(
+    address: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request =
+        http::Request::get(format!("http://{address}{path}")).header(http::header::HOST, host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(Bytes::new())).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(60), client.request(request))
         .await
         .expect("response within 60 s")

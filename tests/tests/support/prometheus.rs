@@ -5,15 +5,9 @@
 use std::{
     net::SocketAddr,
     process::{Child, Command},
-    time::Duration,
 };
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use nix::{sys::signal::Signal, unistd::Pid};
-
-use super::TempDir;
+use super::{TempDir, free_address, http_get, stop_child};
 
 /// A `prometheus` on 127.0.0.1 with its storage in a scratch directory.
 #[derive(Debug)]
@@ -64,18 +58,7 @@ impl Prometheus {
     /// Runs the instant query `promql`: status and body, `None` while nothing answers
     /// (the server is still starting).
     pub async fn query(&self, promql: &str) -> Option<(u16, String)> {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let uri = format!("http://{}{}", self.address, Self::query_path(promql));
-        let request = http::Request::get(uri)
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
-            .await
-            .ok()?
-            .ok()?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.ok()?.to_bytes();
-        Some((status, String::from_utf8_lossy(&body).into_owned()))
+        http_get(self.address, &Self::query_path(promql)).await
     }
 
     fn query_path(promql: &str) -> String {
@@ -93,21 +76,6 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let pid = Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
-}
-
-/// A loopback address nothing listens on now (bound and released).
-fn free_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }

@@ -2,7 +2,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use knserve_core::{config::Lookup, duration::parse_duration};
+use knserve_core::{
+    config::{Lookup, ObservabilityConfig, TracingConfig},
+    duration::parse_duration,
+};
 
 /// A variable of the environment contract that is missing or holds a bad value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +66,9 @@ pub struct QueueEnv {
     /// `OBSERVABILITY_CONFIG` → `requestMetrics.protocol == "prometheus"`: serve the
     /// user-metrics port.
     pub prometheus_request_metrics: bool,
+    /// `OBSERVABILITY_CONFIG` → `tracing` (`protocol`, `endpoint`, `samplingRate`, the
+    /// JSON of Knative's `tracing.Config`): the queue-proxy's spans. Off when absent.
+    pub tracing: TracingConfig,
     /// `KNSERVE_QUEUE_BIND`: the address every listener binds (default `0.0.0.0`, as
     /// Knative's sidecar; `127.0.0.1` keeps it on loopback).
     pub bind: IpAddr,
@@ -109,6 +115,7 @@ impl QueueEnv {
             http2_auto_detection: env.boolean("ENABLE_HTTP2_AUTO_DETECTION")?,
             multi_container_probes: env.boolean("ENABLE_MULTI_CONTAINER_PROBES")?,
             prometheus_request_metrics: env.prometheus_request_metrics()?,
+            tracing: env.tracing()?,
             bind: env.bind()?,
             admin_port: env.port("KNSERVE_QUEUE_ADMIN_PORT", Some(8022))?,
             metrics_port: env.port("KNSERVE_QUEUE_METRICS_PORT", Some(9090))?,
@@ -234,6 +241,50 @@ impl<L: Lookup + ?Sized> Env<'_, L> {
             .pointer("/requestMetrics/protocol")
             .and_then(serde_json::Value::as_str);
         Ok(protocol == Some("prometheus"))
+    }
+
+    /// The `tracing` object of `OBSERVABILITY_CONFIG`, validated as Knative validates
+    /// `config-observability`'s tracing keys.
+    fn tracing(&self) -> Result<TracingConfig, EnvError> {
+        const VAR: &str = "OBSERVABILITY_CONFIG";
+        let Some(value) = self.optional(VAR).filter(|v| !v.trim().is_empty()) else {
+            return Ok(TracingConfig::default());
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(value).map_err(|_| error(VAR, value, "must be a JSON object"))?;
+        let Some(tracing) = config.get("tracing").filter(|t| !t.is_null()) else {
+            return Ok(TracingConfig::default());
+        };
+        let wrong = || {
+            error(
+                VAR,
+                value,
+                "tracing must hold protocol (none, grpc, http/protobuf or stdout), an endpoint exactly when the protocol is grpc or http/protobuf, and a samplingRate between 0 and 1",
+            )
+        };
+        let mut map = std::collections::BTreeMap::new();
+        for (field, key) in [
+            ("protocol", "tracing-protocol"),
+            ("endpoint", "tracing-endpoint"),
+        ] {
+            match tracing.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(s)) => {
+                    map.insert(key.to_owned(), s.clone());
+                }
+                Some(_) => return Err(wrong()),
+            }
+        }
+        match tracing.get("samplingRate") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Number(n)) => {
+                map.insert("tracing-sampling-rate".to_owned(), n.to_string());
+            }
+            Some(_) => return Err(wrong()),
+        }
+        ObservabilityConfig::from_map(&map)
+            .map(|c| c.tracing)
+            .map_err(|_| wrong())
     }
 
     fn bind(&self) -> Result<IpAddr, EnvError> {
