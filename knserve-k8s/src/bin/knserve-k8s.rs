@@ -128,6 +128,7 @@ async fn run(server: Server) -> anyhow::Result<()> {
                     activator::stats_url(&system_namespace, &defaults.cluster_domain)
                 }),
                 cluster_domain: defaults.cluster_domain,
+                system_namespace,
             };
             activator::run(client, options).await
         }

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use knserve_core::api::{RoutingConfig, ValidationConfig};
 use knserve_core::config::{
     AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, GcConfig, InvalidConfig,
-    NetworkConfig,
+    NetworkConfig, ObservabilityConfig,
 };
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -34,6 +34,8 @@ pub struct ClusterConfig {
     pub ingress: IngressSettings,
     /// `config-gc`: when unreferenced revisions are deleted.
     pub gc: GcConfig,
+    /// `config-observability`: the queue-proxies' tracing.
+    pub observability: ObservabilityConfig,
 }
 
 impl ClusterConfig {
@@ -64,6 +66,7 @@ impl ClusterConfig {
             deployment: map(DEPLOYMENT_CONFIG).clone(),
             ingress: IngressSettings::from_map(map(NetworkConfig::NAME))?,
             gc: GcConfig::from_map(map(GcConfig::NAME))?,
+            observability: ObservabilityConfig::from_map(map(ObservabilityConfig::NAME))?,
         })
     }
 }
@@ -71,7 +74,7 @@ impl ClusterConfig {
 /// Knative's `config-deployment` ConfigMap.
 pub const DEPLOYMENT_CONFIG: &str = "config-deployment";
 
-const WATCHED: [&str; 7] = [
+const WATCHED: [&str; 8] = [
     AutoscalerConfig::NAME,
     DefaultsConfig::NAME,
     FeaturesConfig::NAME,
@@ -79,6 +82,7 @@ const WATCHED: [&str; 7] = [
     DomainConfig::NAME,
     DEPLOYMENT_CONFIG,
     GcConfig::NAME,
+    ObservabilityConfig::NAME,
 ];
 
 /// Watches the ConfigMaps of `namespace` and publishes each valid combination.

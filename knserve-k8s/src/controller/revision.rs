@@ -23,7 +23,7 @@ use crate::crd::{self, PodAutoscaler};
 use crate::desired::autoscaling::{ACTIVE, SCALE_TARGET_INITIALIZED};
 use crate::desired::revision::{
     DeploymentConfig, QUEUE_CONTAINER_NAME, deployment_name, desired_deployment,
-    desired_pod_autoscaler,
+    desired_pod_autoscaler, observability_env,
 };
 use crate::desired::serving::{self, INVALID_SPEC};
 
@@ -68,10 +68,12 @@ async fn reconcile(revision: Arc<crd::Revision>, ctx: Arc<Context>) -> Result<Ac
     let pods: Api<Pod> = Api::namespaced(client, &namespace);
     let config = ctx.config();
     let autoscaler = &config.validation.autoscaler;
-    let deployment_config = DeploymentConfig::from_map(&config.deployment).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "config-deployment: using the defaults");
-        DeploymentConfig::default()
-    });
+    let mut deployment_config =
+        DeploymentConfig::from_map(&config.deployment).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "config-deployment: using the defaults");
+            DeploymentConfig::default()
+        });
+    deployment_config.observability_env = observability_env(&config.observability);
     let live = deployments
         .get_opt(&deployment_name(&revision.name_any()))
         .await?;

@@ -58,6 +58,10 @@ pub struct DeploymentConfig {
     /// `digest-resolution-timeout` (default 10 s): how long resolving one image to its
     /// digest may take.
     pub digest_resolution_timeout: Duration,
+    /// Not a key of `config-deployment`: the queue-proxy's `OBSERVABILITY_CONFIG`, from
+    /// `config-observability` ([`observability_env`](super::observability_env)); the
+    /// revision reconciler sets it. `None` (tracing off) leaves the variable out.
+    pub observability_env: Option<String>,
 }
 
 impl Default for DeploymentConfig {
@@ -74,6 +78,7 @@ impl Default for DeploymentConfig {
             pod_is_always_schedulable: false,
             registries_skipping_tag_resolving: registry_list(DEFAULT_SKIPPED_REGISTRIES),
             digest_resolution_timeout: DEFAULT_DIGEST_RESOLUTION_TIMEOUT,
+            observability_env: None,
         }
     }
 }
@@ -142,6 +147,7 @@ impl DeploymentConfig {
                 .raw("registries-skipping-tag-resolving")
                 .map_or(d.registries_skipping_tag_resolving, registry_list),
             digest_resolution_timeout,
+            observability_env: None,
         })
     }
 }

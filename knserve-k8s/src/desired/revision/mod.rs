@@ -38,7 +38,7 @@ pub use self::deployment::{DesiredDeployment, RevisionError, deployment_name, de
 pub use self::pa::{desired_pod_autoscaler, reachability};
 pub use self::queue::{
     QUEUE_ADMIN_PORT, QUEUE_CONTAINER_NAME, QUEUE_H2C_PORT, QUEUE_HTTP_PORT, QUEUE_METRICS_PORT,
-    QUEUE_TLS_PORT, queue_container, sidecar_readiness_probe,
+    QUEUE_TLS_PORT, observability_env, queue_container, sidecar_readiness_probe,
 };
 
 /// An input object lacks something the desired objects are built from.

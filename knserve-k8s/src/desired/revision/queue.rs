@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as KubeIntOrString;
 use knserve_core::api::{self, IntOrString, Probe, TcpSocketAction, keys};
+use knserve_core::config::ObservabilityConfig;
 
 use super::config::{DeploymentConfig, QUEUE_ARGS};
 use super::deployment::RevisionError;
@@ -135,7 +136,12 @@ pub fn queue_container(
         name: QUEUE_CONTAINER_NAME.to_owned(),
         image: Some(config.queue_sidecar_image.clone()),
         args: Some(QUEUE_ARGS.iter().map(|a| (*a).to_owned()).collect()),
-        env: Some(queue_env(revision, port, probe_json)?),
+        env: Some(queue_env(
+            revision,
+            port,
+            probe_json,
+            config.observability_env.as_deref(),
+        )?),
         ports: Some(queue_ports(port)),
         readiness_probe: Some(queue_readiness_probe(&probe, port)),
         resources: Some(queue_resources(config)),
@@ -200,7 +206,30 @@ fn queue_resources(config: &DeploymentConfig) -> ResourceRequirements {
     }
 }
 
-fn queue_env(revision: &Revision, port: i32, probe: String) -> Result<Vec<EnvVar>, RevisionError> {
+/// The queue-proxy's `OBSERVABILITY_CONFIG` for `config`: the JSON of Knative's
+/// `observability.Config` with its `tracing` object (`protocol`, `endpoint`,
+/// `samplingRate`), which [`crate::queue::QueueEnv`] reads; `None` when tracing is off,
+/// so a cluster that does not trace runs the same pods as before.
+pub fn observability_env(config: &ObservabilityConfig) -> Option<String> {
+    let tracing = &config.tracing;
+    tracing.enabled().then(|| {
+        serde_json::json!({
+            "tracing": {
+                "protocol": tracing.protocol.as_str(),
+                "endpoint": tracing.endpoint,
+                "samplingRate": tracing.sampling_rate,
+            }
+        })
+        .to_string()
+    })
+}
+
+fn queue_env(
+    revision: &Revision,
+    port: i32,
+    probe: String,
+    observability: Option<&str>,
+) -> Result<Vec<EnvVar>, RevisionError> {
     let spec = &revision.spec;
     let label = |key: &str| {
         revision
@@ -249,6 +278,13 @@ fn queue_env(revision: &Revision, port: i32, probe: String) -> Result<Vec<EnvVar
             ..EnvVar::default()
         })
         .collect();
+    if let Some(json) = observability {
+        env.push(EnvVar {
+            name: "OBSERVABILITY_CONFIG".to_owned(),
+            value: Some(json.to_owned()),
+            ..EnvVar::default()
+        });
+    }
     env.push(field_ref("SERVING_POD", "metadata.name"));
     env.push(field_ref("SERVING_POD_IP", "status.podIP"));
     Ok(env)

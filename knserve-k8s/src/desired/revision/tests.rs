@@ -272,6 +272,51 @@ fn the_sidecar_environment_satisfies_the_queue_env_contract() {
 }
 
 #[test]
+fn config_observability_tracing_reaches_the_sidecar_as_knative_passes_it() {
+    use knserve_core::config::{ObservabilityConfig, TracingProtocol};
+
+    let queue_env_of = |config: &DeploymentConfig| {
+        let deployment =
+            desired_deployment(&helloworld(), None, config, &AutoscalerConfig::default())
+                .expect("builds")
+                .deployment;
+        let containers = pod_containers(&deployment);
+        let queue = containers.iter().find(|c| c.name == "queue-proxy").unwrap();
+        let mut env = env_map(queue);
+        env.insert("SERVING_POD".into(), "pod".into());
+        env.insert("SERVING_POD_IP".into(), "10.0.0.7".into());
+        env
+    };
+    // Off (the default): no variable, the same pods as before.
+    let off = queue_env_of(&DeploymentConfig::default());
+    assert!(!off.contains_key("OBSERVABILITY_CONFIG"));
+    assert!(!QueueEnv::from_lookup(&off).unwrap().tracing.enabled());
+
+    let observability = ObservabilityConfig::from_map(&HashMap::from([
+        ("tracing-protocol".to_owned(), "http/protobuf".to_owned()),
+        (
+            "tracing-endpoint".to_owned(),
+            "http://otel-collector.observability:4318/v1/traces".to_owned(),
+        ),
+        ("tracing-sampling-rate".to_owned(), "0.25".to_owned()),
+    ]))
+    .unwrap();
+    let config = DeploymentConfig {
+        observability_env: observability_env(&observability),
+        ..DeploymentConfig::default()
+    };
+    let on = queue_env_of(&config);
+    let json: serde_json::Value = serde_json::from_str(&on["OBSERVABILITY_CONFIG"]).unwrap();
+    assert_eq!(json["tracing"]["protocol"], "http/protobuf");
+    assert_eq!(json["tracing"]["samplingRate"], 0.25);
+    let read = QueueEnv::from_lookup(&on)
+        .expect("knserve-queue reads it")
+        .tracing;
+    assert_eq!(read, observability.tracing);
+    assert_eq!(read.protocol, TracingProtocol::HttpProtobuf);
+}
+
+#[test]
 fn the_sidecar_probes_itself_with_the_queue_header() {
     let containers = pod_containers(&build(&helloworld()));
     let queue = containers

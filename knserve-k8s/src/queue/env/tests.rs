@@ -161,6 +161,16 @@ fn bad_values_are_errors_naming_the_variable_and_rule() {
             "must be debug, info, warn or error",
         ),
         ("OBSERVABILITY_CONFIG", "{", "must be a JSON object"),
+        (
+            "OBSERVABILITY_CONFIG",
+            r#"{"tracing":{"protocol":"zipkin"}}"#,
+            "tracing must hold protocol (none, grpc, http/protobuf or stdout), an endpoint exactly when the protocol is grpc or http/protobuf, and a samplingRate between 0 and 1",
+        ),
+        (
+            "OBSERVABILITY_CONFIG",
+            r#"{"tracing":{"protocol":"http/protobuf","samplingRate":2}}"#,
+            "tracing must hold protocol (none, grpc, http/protobuf or stdout), an endpoint exactly when the protocol is grpc or http/protobuf, and a samplingRate between 0 and 1",
+        ),
         ("KNSERVE_QUEUE_BIND", "localhost", "must be an IP address"),
         (
             "KNSERVE_QUEUE_DRAIN_QUIET_PERIOD",

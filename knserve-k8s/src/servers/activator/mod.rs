@@ -33,6 +33,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use knserve_core::{
     activator::{Activator, ActivatorConfig, probing::ProberConfig, throttler::ThrottlerRegistry},
     net::{self, Forward, ServeHandle},
+    trace::{Hop, Tracing},
 };
 use kube::{
     Api,
@@ -73,6 +74,9 @@ pub struct ActivatorOptions {
     pub stats_url: String,
     /// The cluster's DNS domain, for revisions named by Host (default `cluster.local`).
     pub cluster_domain: String,
+    /// Where `config-observability` is read from (`SYSTEM_NAMESPACE`, default
+    /// `knative-serving`).
+    pub system_namespace: String,
 }
 
 impl Default for ActivatorOptions {
@@ -83,6 +87,7 @@ impl Default for ActivatorOptions {
             pod_ip: None,
             stats_url: stats_url("knative-serving", "cluster.local"),
             cluster_domain: "cluster.local".to_owned(),
+            system_namespace: "knative-serving".to_owned(),
         }
     }
 }
@@ -111,6 +116,20 @@ impl ActivatorServer {
     /// # Errors
     /// When `options.stats_url` is not a URI, or the listener has no local address.
     pub fn start(listener: TcpListener, options: &ActivatorOptions) -> anyhow::Result<Self> {
+        Self::start_traced(listener, options, &Tracing::disabled())
+    }
+
+    /// [`start`](Self::start) with each request traced by `tracing` (see
+    /// [`knserve_core::trace`]): the `activator` span starts after the health and
+    /// probe front, and its wait (`throttler_try`) ends when the throttler admits it.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_traced(
+        listener: TcpListener,
+        options: &ActivatorOptions,
+        tracing: &Tracing,
+    ) -> anyhow::Result<Self> {
         let url: Uri = options.stats_url.parse()?;
         let (activator, worker, stats_rx) = Activator::new(ActivatorConfig {
             pod_name: options.pod_name.clone(),
@@ -134,7 +153,9 @@ impl ActivatorServer {
                 activator.draining(),
                 options.cluster_domain.clone(),
             ))
+            .option_layer(tracing.layer(Hop::Activator, Vec::new()))
             .layer(activator.layers(Identity::new()))
+            .option_layer(tracing.forward_layer())
             .service(Forward::new(IDLE_PER_HOST, false));
         let server = net::serve(listener, stack)?;
         Ok(Self {
@@ -214,7 +235,9 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen).await?;
-    let server = ActivatorServer::start(listener, &options)?;
+    let tracing =
+        super::tracing_from_cluster(&client, &options.system_namespace, "knserve-activator").await;
+    let server = ActivatorServer::start_traced(listener, &options, &tracing)?;
     info!(address = %server.address(), stats = %options.stats_url, "activator listening");
     let mut feed = tokio::spawn(feed(client, server.state.clone()));
     tokio::select! {
@@ -224,6 +247,7 @@ pub async fn run_until(
     // The watches keep feeding during the drain: held requests still need their pods.
     server.terminate(drain_sleep).await;
     feed.abort();
+    tracing.shutdown().await;
     Ok(())
 }
 

@@ -34,6 +34,7 @@ use std::{
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use knserve_core::net::{self, Forward, ServeHandle};
+use knserve_core::trace::{Hop, Tracing};
 use kube::{
     Api,
     runtime::{WatchStreamExt, watcher},
@@ -105,9 +106,22 @@ impl IngressServer {
     /// Serves on `listener` with an empty state; nothing watches the cluster until
     /// events are [`apply`](Self::apply)ed.
     pub fn start(listener: TcpListener, options: &IngressOptions) -> std::io::Result<Self> {
+        Self::start_traced(listener, options, &Tracing::disabled())
+    }
+
+    /// [`start`](Self::start) with each request traced by `tracing` (see
+    /// [`knserve_core::trace`]): an `ingress` span per request, with the address it was
+    /// forwarded to.
+    pub fn start_traced(
+        listener: TcpListener,
+        options: &IngressOptions,
+        tracing: &Tracing,
+    ) -> std::io::Result<Self> {
         let state = IngressState::new(options.class.clone(), options.domain_internal());
         let stack = ServiceBuilder::new()
+            .option_layer(tracing.layer(Hop::Ingress, Vec::new()))
             .layer(IngressLayer::new(state.subscribe()))
+            .option_layer(tracing.forward_layer())
             .service(Forward::new(IDLE_PER_HOST, false));
         let server = net::serve(listener, stack)?;
         Ok(Self {
@@ -161,7 +175,9 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen).await?;
-    let server = IngressServer::start(listener, &options)?;
+    let tracing =
+        super::tracing_from_cluster(&client, &options.system_namespace, "knserve-ingress").await;
+    let server = IngressServer::start_traced(listener, &options, &tracing)?;
     info!(address = %server.address(), class = %options.class.class, "ingress listening");
     let mut events = watch_events(&client);
     tokio::pin!(shutdown);
@@ -182,6 +198,7 @@ pub async fn run_until(
     }
     info!("stopping: finishing the requests in flight");
     server.shutdown().await;
+    tracing.shutdown().await;
     Ok(())
 }
 
