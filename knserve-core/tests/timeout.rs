@@ -119,7 +119,7 @@ async fn an_idle_limit_applies_before_the_headers_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_body_dripping_slower_than_the_idle_limit_is_cut_off() {
+async fn a_body_dripping_slower_than_the_idle_limit_ends_with_the_timeout_message() {
     let limits = TimeoutLimits::total(secs(300)).with_idle(secs(2));
     let steady_app = service_fn(|_request: Request<Body>| async {
         Ok::<_, BoxError>(Response::new(dripping_body(5, secs(1))))
@@ -141,18 +141,66 @@ async fn a_body_dripping_slower_than_the_idle_limit_is_cut_off() {
         StatusCode::OK,
         "headers were already sent"
     );
-    let (received, error) = drain_body(response.into_body()).await;
-    assert_eq!(received, 0, "the first chunk comes after the idle limit");
+    let body = text(response.into_body()).await;
     assert_eq!(
-        timed_out(error),
-        Some(Expired::Idle),
-        "body ends with the idle error"
+        body, "request timeout",
+        "the first chunk comes after the idle limit; the body ends with the message, cleanly"
     );
     assert_eq!(start.elapsed(), secs(2));
 }
 
+/// A body that declared its length cannot take the message: it is cut short.
 #[tokio::test(start_paused = true)]
-async fn the_total_limit_truncates_a_body_that_keeps_writing() {
+async fn a_body_of_declared_length_is_cut_off_by_the_idle_limit() {
+    let app = service_fn(|_request: Request<Body>| async {
+        let frames = stream::unfold(false, |sent| async move {
+            if sent {
+                return None;
+            }
+            sleep(secs(3)).await;
+            let frame: Result<Frame<Bytes>, BoxError> =
+                Ok(Frame::data(Bytes::from_static(b"late")));
+            Some((frame, true))
+        });
+        let body = LengthBody(StreamBody::new(frames).boxed_unsync(), 4);
+        Ok::<_, BoxError>(Response::new(body.boxed_unsync()))
+    });
+    let limits = TimeoutLimits::total(secs(300)).with_idle(secs(2));
+    let service = TimeoutLayer::queue_proxy(limits).layer(app);
+    let response = service.oneshot(Request::new(full(""))).await.unwrap();
+    let (received, error) = drain_body(response.into_body()).await;
+    assert_eq!(
+        received, 0,
+        "nothing is appended to a body of declared length"
+    );
+    assert_eq!(
+        timed_out(error),
+        Some(Expired::Idle),
+        "it ends with the idle error"
+    );
+}
+
+/// A body that declares its length (as `Content-Length` does) around a stream.
+struct LengthBody(Body, u64);
+
+impl http_body::Body for LengthBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_limit_ends_a_body_that_keeps_writing_with_the_message() {
     let app = service_fn(|_request: Request<Body>| async {
         Ok::<_, BoxError>(Response::new(dripping_body(100, secs(1))))
     });
@@ -160,16 +208,14 @@ async fn the_total_limit_truncates_a_body_that_keeps_writing() {
     let service = TimeoutLayer::queue_proxy(limits).layer(app);
     let start = Instant::now();
     let response = service.oneshot(Request::new(full(""))).await.unwrap();
-    let (received, error) = drain_body(response.into_body()).await;
-    assert_eq!(
-        timed_out(error),
-        Some(Expired::Total),
-        "the total limit ends the body"
-    );
+    let body = text(response.into_body()).await;
     assert_eq!(start.elapsed(), secs(10));
+    let chunks = body.strip_suffix("request timeout").unwrap_or_else(|| {
+        panic!("the total limit ends the body with Knative's message: {body:?}")
+    });
     assert!(
-        (9..=10).contains(&received),
-        "chunks before the limit arrive: {received}"
+        chunks.bytes().all(|b| b == b'x') && (9..=10).contains(&chunks.len()),
+        "chunks before the limit arrive: {body:?}"
     );
 }
 

@@ -148,8 +148,9 @@ where
             let (mut guard, epoch) = this.state.take().expect("polled after completion");
             let response = result?;
             guard.headers_started(since(epoch));
+            let message = this.body.clone();
             return Poll::Ready(Ok(
-                response.map(|body| TimeoutBody::new(body, guard, epoch).boxed_unsync())
+                response.map(|body| TimeoutBody::new(body, guard, epoch, message).boxed_unsync())
             ));
         }
         loop {
