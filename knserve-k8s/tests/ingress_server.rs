@@ -329,3 +329,52 @@ async fn on_shutdown_the_ingress_finishes_a_request_in_flight_then_refuses_conne
         "a stopped ingress accepts no connection"
     );
 }
+
+/// Knative networking's basics/http2: a backend Service port named `h2c` (or with
+/// `appProtocol: kubernetes.io/h2c`) is reached over cleartext HTTP/2 though the client
+/// spoke HTTP/1.1; an `http` port stays HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_port_named_h2c_is_reached_over_http2() {
+    let (h2c, http1) = (app().await, app().await);
+    let server = ingress_server().await;
+    let h2c_service: Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "hello-00001", "namespace": "default" },
+        "spec": { "ports": [{ "name": "h2c", "port": 80, "targetPort": 8013 }] },
+    }))
+    .unwrap();
+    server.apply(IngressEvent::Service(Event::Apply(h2c_service)));
+    let mut h2c_slice = slice("hello-00001", h2c.address, true);
+    h2c_slice.ports.as_mut().unwrap()[0].name = Some("h2c".to_owned());
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(h2c_slice)));
+    server.apply(IngressEvent::Service(Event::Apply(service("hello-00002"))));
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00002",
+        http1.address,
+        true,
+    ))));
+
+    server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[(
+        "hello-00001",
+        100,
+    )]))));
+    let (status, body) = send(server.address(), "/", &[("host", HOST)]).await;
+    let body = text(&body);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.starts_with("version: HTTP/2.0\n"),
+        "the h2c backend was reached over HTTP/2: {body}"
+    );
+
+    server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[(
+        "hello-00002",
+        100,
+    )]))));
+    let (status, body) = send(server.address(), "/", &[("host", HOST)]).await;
+    let body = text(&body);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.starts_with("version: HTTP/1.1\n"),
+        "an http backend stays HTTP/1.1: {body}"
+    );
+}

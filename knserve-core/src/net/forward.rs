@@ -448,3 +448,62 @@ mod tests {
         assert_eq!(plain, before);
     }
 }
+
+/// A request extension: the destination speaks cleartext HTTP/2 only (a Service port
+/// named `h2c`, or with `appProtocol: kubernetes.io/h2c`), so [`ProtocolForward`] sends
+/// the request as h2c with prior knowledge whatever protocol its client spoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamH2c;
+
+/// Two [`Forward`]s, HTTP/1.1 and h2c, built once; each request picks one. h2c when the
+/// request carries [`UpstreamH2c`] (the ingress, by the backend Service's port), or —
+/// with `follow_client` — when it arrived over HTTP/2 (Knative's queue-proxy
+/// `NewProxyAutoTransport`: an app serving h2c sees the protocol its client spoke);
+/// HTTP/1.1 otherwise.
+#[derive(Clone, Debug)]
+pub struct ProtocolForward {
+    http1: Forward,
+    h2c: Forward,
+    follow_client: bool,
+}
+
+impl ProtocolForward {
+    /// Both forwarders, each keeping at most `max_idle_per_host` idle connections per
+    /// address.
+    pub fn new(max_idle_per_host: usize, follow_client: bool) -> Self {
+        Self {
+            http1: Forward::new(max_idle_per_host, false),
+            h2c: Forward::new(max_idle_per_host, true),
+            follow_client,
+        }
+    }
+
+    /// Sends requests without a [`Destination`] to `address` (see [`Forward::to`]).
+    pub fn to(self, address: SocketAddr) -> Self {
+        Self {
+            http1: self.http1.to(address),
+            h2c: self.h2c.to(address),
+            follow_client: self.follow_client,
+        }
+    }
+}
+
+impl tower::Service<Request<Body>> for ProtocolForward {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ForwardFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let h2c = request.extensions().get::<UpstreamH2c>().is_some()
+            || (self.follow_client && request.version() == http::Version::HTTP_2);
+        if h2c {
+            self.h2c.call(request)
+        } else {
+            self.http1.call(request)
+        }
+    }
+}

@@ -39,7 +39,9 @@ mod runtime;
 mod server;
 
 pub use self::body::{Body, BoxError, empty, full, text_response};
-pub use self::forward::{Destination, Forward, ForwardError, ForwardFuture, Unanswered};
+pub use self::forward::{
+    Destination, Forward, ForwardError, ForwardFuture, ProtocolForward, Unanswered, UpstreamH2c,
+};
 pub use self::guard::{GuardedBody, guard_response};
 pub use self::hold::{ConnectionHold, HeldUntilClosed};
 pub use self::local::{Dispatch, LocalPeers, PeerGuard};

@@ -7,7 +7,7 @@ use http::{Method, Request, StatusCode, header};
 use knserve_core::{
     RevisionKey,
     net::{
-        self, Body, BoxError, Forward, ForwardFuture, ServeHandle,
+        self, Body, BoxError, ProtocolForward, ServeHandle,
         exposition::{Exposition, Labels, revision_labels},
         metrics::RequestMetrics,
     },
@@ -199,42 +199,10 @@ fn serving_stack(env: &QueueEnv, queue: &queue::QueueProxy) -> HttpService {
         0 => UNLIMITED_IDLE_CONNECTIONS,
         cc => cc as usize,
     };
-    queue.stack().wrap(AutoForward {
-        http1: Forward::new(idle, false).to(app),
-        h2c: Forward::new(idle, true).to(app),
-    })
-}
-
-/// The proxy to the app as Knative's queue-proxy has it (`NewProxyAutoTransport`): a
-/// request that arrived over HTTP/2 (h2c from the activator or the ingress, on the h2c
-/// port 8013) goes to the app as h2c with prior knowledge, any other as HTTP/1.1 — so an
-/// app serving h2c sees the protocol its client spoke. Both clients are built once; a
-/// request only picks one.
-#[derive(Clone, Debug)]
-struct AutoForward {
-    http1: Forward,
-    h2c: Forward,
-}
-
-impl tower::Service<Request<Body>> for AutoForward {
-    type Response = http::Response<Body>;
-    type Error = BoxError;
-    type Future = ForwardFuture;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), BoxError>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
-        if request.version() == http::Version::HTTP_2 {
-            self.h2c.call(request)
-        } else {
-            self.http1.call(request)
-        }
-    }
+    // Knative's `NewProxyAutoTransport`: a request that arrived over HTTP/2 (h2c from
+    // the activator or the ingress, on the h2c port 8013) goes to the app as h2c with
+    // prior knowledge, any other as HTTP/1.1.
+    queue.stack().wrap(ProtocolForward::new(idle, true).to(app))
 }
 
 /// `GET /wait-for-drain`, the user container's preStop hook (§4.5): drains, answers

@@ -70,6 +70,9 @@ struct Suite {
     module: &'static str,
     /// Extra flags.
     flags: &'static [&'static str],
+    /// Whether its verdicts are its tests' first-level subtests: the ingress suite is
+    /// one Go test (`TestIngressConformance`) whose subtests are the features.
+    subtests: bool,
 }
 
 const SUITES: [Suite; 3] = [
@@ -77,19 +80,29 @@ const SUITES: [Suite; 3] = [
         name: "api-v1",
         package: "test/conformance/api/v1",
         module: "serving",
-        flags: &[],
+        // Serving's own flag (networking's binary refuses it): no pod log streaming,
+        // which needs the system namespace's logs API.
+        flags: &["-disable-logstream"],
+        subtests: false,
     },
     Suite {
         name: "runtime",
         package: "test/conformance/runtime",
         module: "serving",
-        flags: &[],
+        flags: &["-disable-logstream"],
+        subtests: false,
     },
     Suite {
         name: "ingress",
         package: "test/conformance/ingress",
         module: "networking",
-        flags: &["-ingressClass=knserve.ingress.networking.knative.dev"],
+        // `tls` is skipped through the suite's own flag: knserve-ingress serves plain
+        // HTTP (TLS terminates in front of it), so it does not claim KIngress TLS.
+        flags: &[
+            "-ingressClass=knserve.ingress.networking.knative.dev",
+            "-skip-tests=tls",
+        ],
+        subtests: true,
     },
 ];
 
@@ -107,11 +120,21 @@ struct Verdicts {
 /// to the repository.
 const RESULTS_FILE: &str = "conformance/results.md";
 
-/// Reads `go test -v` output: the top-level `--- PASS/FAIL/SKIP: Name (…)` lines.
-fn verdicts(output: &str) -> Verdicts {
+/// Reads `go test -v` output: the top-level `--- PASS/FAIL/SKIP: Name (…)` lines, or
+/// with `subtests` the first-level subtests' (`    --- PASS: Test/name (…)`).
+fn verdicts(output: &str, subtests: bool) -> Verdicts {
     let mut v = Verdicts::default();
     for line in output.lines() {
-        let Some(rest) = line.strip_prefix("--- ") else {
+        let marked = if subtests {
+            line.strip_prefix("    --- ").filter(|rest| {
+                rest.split(' ')
+                    .nth(1)
+                    .is_some_and(|n| n.matches('/').count() == 1)
+            })
+        } else {
+            line.strip_prefix("--- ")
+        };
+        let Some(rest) = marked else {
             continue;
         };
         let Some((verdict, name)) = rest.split_once(": ") else {
@@ -148,6 +171,15 @@ pub async fn knatives_conformance_suites_pass(node: &Node) -> anyhow::Result<()>
         let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n");
         node.kubectl_stdin(&["apply", "-f", "-"], &yaml).await?;
     }
+    // What Knative's test set-up installs for the suites (`test/config/test-resources.yaml`:
+    // the ConfigMap and Secret the runtime suite's TestConfigsViaEnv and
+    // TestSecretsViaEnv read), from the serving module the suites were built from.
+    let serving_dir = std::fs::read_to_string(cache.join("serving-dir"))?;
+    let resources = Path::new(serving_dir.trim()).join("test/config/test-resources.yaml");
+    let resources = std::fs::read_to_string(&resources)
+        .with_context(|| format!("reading {}", resources.display()))?;
+    node.kubectl_stdin(&["apply", "-f", "-"], &resources)
+        .await?;
     revisions_report_image_digests(node, &registry).await?;
     let choice = std::env::var("KNSERVE_CONFORMANCE").unwrap_or_default();
     let all = choice == "all";
@@ -494,7 +526,6 @@ async fn run_suite(
         .arg(format!("-dockerrepo={registry}/{}", suite.module))
         .arg(format!("-ingressendpoint={node_ip}"))
         .arg("-resolvabledomain=false")
-        .arg("-disable-logstream")
         .args(suite.flags)
         .env("GATEWAY_OVERRIDE", "knserve-ingress")
         .env("GATEWAY_NAMESPACE_OVERRIDE", "knative-serving")
@@ -518,7 +549,7 @@ async fn run_suite(
         .join(format!("conformance-{}.log", suite.name));
     std::fs::write(&log, stdout.as_bytes())?;
     eprintln!("  {} output in {}", suite.name, log.display());
-    let verdicts = verdicts(&stdout);
+    let verdicts = verdicts(&stdout, suite.subtests);
     if !verdicts.failed.is_empty() {
         // What failed, in the test log's words (the last lines of each failure).
         for line in stdout.lines().filter(|l| {

@@ -71,14 +71,55 @@ pub(crate) fn slice_info(slice: &EndpointSlice) -> Option<SliceInfo> {
     Some(info)
 }
 
-/// What the servers keep of a Service: its ports as (name, port).
-pub(crate) fn service_ports(service: &Service) -> Option<Vec<(String, i32)>> {
+/// One port of a Service, as the servers keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServicePort {
+    /// Its name (`""` when unnamed).
+    pub(crate) name: String,
+    /// Its number.
+    pub(crate) port: i32,
+    /// Whether it speaks cleartext HTTP/2 only: named `h2c`, or with `appProtocol`
+    /// `kubernetes.io/h2c` (Knative networking's rule).
+    pub(crate) h2c: bool,
+}
+
+/// Knative's port name for h2c.
+const H2C_PORT_NAME: &str = "h2c";
+/// Kubernetes' `appProtocol` for h2c.
+const H2C_APP_PROTOCOL: &str = "kubernetes.io/h2c";
+
+/// What the servers keep of a Service: its ports.
+pub(crate) fn service_ports(service: &Service) -> Option<Vec<ServicePort>> {
     let ports = service.spec.as_ref()?.ports.iter().flatten();
     Some(
         ports
-            .map(|p| (p.name.clone().unwrap_or_default(), p.port))
+            .map(|p| {
+                let name = p.name.clone().unwrap_or_default();
+                ServicePort {
+                    h2c: name == H2C_PORT_NAME
+                        || p.app_protocol.as_deref() == Some(H2C_APP_PROTOCOL),
+                    name,
+                    port: p.port,
+                }
+            })
             .collect(),
     )
+}
+
+/// Whether `target` speaks h2c only: its Service port says so, or, while the Service
+/// is unknown, the port is named `h2c`.
+pub(crate) fn is_h2c(
+    services: &Mirror<(String, String), Vec<ServicePort>>,
+    target: &BackendRef,
+) -> bool {
+    let service = &target.service;
+    let ports = services.get(&(service.namespace.clone(), service.name.clone()));
+    match (&target.port, ports) {
+        (PortRef::Name(name), Some(ports)) => ports.iter().any(|p| &p.name == name && p.h2c),
+        (PortRef::Number(number), Some(ports)) => ports.iter().any(|p| p.port == *number && p.h2c),
+        (PortRef::Name(name), None) => name == H2C_PORT_NAME,
+        (PortRef::Number(_), None) => false,
+    }
 }
 
 /// The slices of one Service.
@@ -101,7 +142,7 @@ pub(crate) fn slices_of<'a>(
 /// (not listed yet), a slice with a single port uses it.
 pub(crate) fn resolve(
     slices: &Mirror<SliceKey, SliceInfo>,
-    services: &Mirror<(String, String), Vec<(String, i32)>>,
+    services: &Mirror<(String, String), Vec<ServicePort>>,
     target: &BackendRef,
 ) -> Vec<SocketAddr> {
     let service = &target.service;
@@ -109,8 +150,8 @@ pub(crate) fn resolve(
         PortRef::Name(name) => Some(name.clone()),
         PortRef::Number(number) => services
             .get(&(service.namespace.clone(), service.name.clone()))
-            .and_then(|ports| ports.iter().find(|(_, p)| p == number))
-            .map(|(name, _)| name.clone()),
+            .and_then(|ports| ports.iter().find(|p| p.port == *number))
+            .map(|p| p.name.clone()),
     };
     let mut addresses = Vec::new();
     for slice in slices_of(slices, &service.namespace, &service.name) {

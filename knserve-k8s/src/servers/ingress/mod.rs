@@ -33,7 +33,7 @@ use std::{
 
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
-use knserve_core::net::{self, Forward, ServeHandle};
+use knserve_core::net::{self, ProtocolForward, ServeHandle};
 use knserve_core::trace::{Hop, Tracing};
 use kube::{
     Api,
@@ -122,7 +122,7 @@ impl IngressServer {
             .option_layer(tracing.layer(Hop::Ingress, Vec::new()))
             .layer(IngressLayer::new(state.subscribe()))
             .option_layer(tracing.forward_layer())
-            .service(Forward::new(IDLE_PER_HOST, false));
+            .service(ProtocolForward::new(IDLE_PER_HOST, false));
         let server = net::serve(listener, stack)?;
         Ok(Self {
             state: Arc::new(Mutex::new(state)),

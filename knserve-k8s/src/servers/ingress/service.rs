@@ -14,7 +14,7 @@ use std::{
 
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use knserve_core::net::{
-    Body, BoxError, Destination, RemoteAddr,
+    Body, BoxError, Destination, RemoteAddr, UpstreamH2c,
     headers::{self, INTERNAL, is_probe_user_agent, record_client_hop},
     text_response,
 };
@@ -96,7 +96,9 @@ impl Refusal {
 /// 4. The split's Service's ready endpoints (from the current [`Snapshot`]) give the
 ///    address, chosen uniformly; none: 503 naming the revision.
 /// 5. The path's and the split's `appendHeaders` are set, and the address becomes the
-///    [`Destination`] of the inner service.
+///    [`Destination`] of the inner service; a backend whose Service port speaks h2c
+///    (named `h2c`, or `appProtocol: kubernetes.io/h2c`) also gets [`UpstreamH2c`], so
+///    the request reaches it as HTTP/2 whatever protocol the client spoke.
 ///
 /// No timeout and no retry: revision deadlines are enforced downstream (§6.2).
 #[derive(Debug)]
@@ -149,6 +151,9 @@ impl<S> IngressRouter<S> {
         let headers = request.headers_mut();
         for (name, value) in decision.path_headers.iter().chain(&backend.headers) {
             headers.insert(name.clone(), value.clone());
+        }
+        if snapshot.is_h2c(&backend.target) {
+            request.extensions_mut().insert(UpstreamH2c);
         }
         request.extensions_mut().insert(Destination(address));
         Ok(())

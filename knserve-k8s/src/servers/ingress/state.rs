@@ -1,7 +1,11 @@
 //! [`IngressState`]: the watched objects, turned into the [`Snapshot`] the request
 //! path reads.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::Arc,
+};
 
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use kube::runtime::watcher::Event;
@@ -9,7 +13,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use super::{
-    endpoints::{self, SliceInfo, SliceKey},
+    endpoints::{self, ServicePort, SliceInfo, SliceKey},
     mirror::Mirror,
     status::{is_current, status_for},
     table::{BackendRef, ClassFilter, IngressTable, Programmed},
@@ -35,12 +39,19 @@ pub struct Snapshot {
     /// Host → paths → splits.
     pub table: Arc<IngressTable>,
     addresses: HashMap<BackendRef, Arc<[SocketAddr]>>,
+    h2c: HashSet<BackendRef>,
 }
 
 impl Snapshot {
     /// The ready addresses of `target` (empty when it has none).
     pub fn addresses(&self, target: &BackendRef) -> &[SocketAddr] {
         self.addresses.get(target).map_or(&[], |a| a)
+    }
+
+    /// Whether `target` speaks cleartext HTTP/2 only (its Service port is named `h2c` or
+    /// has `appProtocol: kubernetes.io/h2c`): requests go to it as h2c.
+    pub fn is_h2c(&self, target: &BackendRef) -> bool {
+        self.h2c.contains(target)
     }
 }
 
@@ -67,7 +78,7 @@ pub struct IngressState {
     domain_internal: String,
     ingresses: Mirror<(String, String), Ingress>,
     slices: Mirror<SliceKey, SliceInfo>,
-    services: Mirror<(String, String), Vec<(String, i32)>>,
+    services: Mirror<(String, String), Vec<ServicePort>>,
     table: Arc<IngressTable>,
     outcomes: Vec<Programmed>,
     written: HashMap<(String, String), IngressStatus>,
@@ -130,10 +141,14 @@ impl IngressState {
 
     fn publish(&self) {
         let mut addresses = HashMap::new();
+        let mut h2c = HashSet::new();
         for target in self.table.backends() {
             if !addresses.contains_key(target) {
                 let resolved = endpoints::resolve(&self.slices, &self.services, target);
                 addresses.insert(target.clone(), Arc::from(resolved));
+                if endpoints::is_h2c(&self.services, target) {
+                    h2c.insert(target.clone());
+                }
             }
         }
         debug!(
@@ -144,6 +159,7 @@ impl IngressState {
         self.published.send_replace(Arc::new(Snapshot {
             table: self.table.clone(),
             addresses,
+            h2c,
         }));
     }
 

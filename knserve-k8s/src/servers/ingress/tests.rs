@@ -170,7 +170,13 @@ fn a_split_resolves_to_ready_addresses_at_the_slice_port_named_like_the_service_
     services.apply(
         Event::Apply(("default".to_owned(), "a".to_owned())),
         Clone::clone,
-        |_| Some(vec![("http".to_owned(), 80)]),
+        |_| {
+            Some(vec![endpoints::ServicePort {
+                name: "http".to_owned(),
+                port: 80,
+                h2c: false,
+            }])
+        },
     );
     let target = BackendRef {
         service: ServiceKey {
@@ -188,6 +194,57 @@ fn a_split_resolves_to_ready_addresses_at_the_slice_port_named_like_the_service_
         addresses, expected,
         "ready (or unset) endpoints at the http port; not-ready ones left out"
     );
+    assert!(!endpoints::is_h2c(&services, &target));
+}
+
+#[test]
+fn a_service_port_named_h2c_or_with_the_h2c_app_protocol_is_reached_over_h2c() {
+    let service = |ports: serde_json::Value| -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(json!({
+            "metadata": { "name": "a", "namespace": "default" },
+            "spec": { "ports": ports },
+        }))
+        .unwrap()
+    };
+    let target = |port: PortRef| BackendRef {
+        service: ServiceKey {
+            namespace: "default".into(),
+            name: "a".into(),
+        },
+        port,
+    };
+    let mut services = Mirror::default();
+    assert!(
+        endpoints::is_h2c(&services, &target(PortRef::Name("h2c".into()))),
+        "before the Service is known, the port's name decides"
+    );
+    services.apply(
+        Event::Apply(service(json!([
+            { "name": "h2c", "port": 80 },
+            { "name": "grpc", "port": 81, "appProtocol": "kubernetes.io/h2c" },
+            { "name": "http", "port": 82 },
+        ]))),
+        |s: &k8s_openapi::api::core::v1::Service| {
+            (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            )
+        },
+        endpoints::service_ports,
+    );
+    for (port, h2c) in [
+        (PortRef::Number(80), true),
+        (PortRef::Number(81), true),
+        (PortRef::Name("grpc".into()), true),
+        (PortRef::Number(82), false),
+        (PortRef::Name("http".into()), false),
+    ] {
+        assert_eq!(
+            endpoints::is_h2c(&services, &target(port.clone())),
+            h2c,
+            "{port:?}"
+        );
+    }
 }
 
 #[test]
