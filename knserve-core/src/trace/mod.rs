@@ -19,7 +19,7 @@
 //! activator's span as events.
 //!
 //! Configuration is Knative's `config-observability` tracing keys
-//! ([`TracingConfig`](crate::config::TracingConfig)). With `tracing-protocol: none`
+//! ([`TracingConfig`]). With `tracing-protocol: none`
 //! (the default) [`Tracing::layer`] and [`Tracing::forward_layer`] return `None`:
 //! builders leave the layers out with `option_layer`, so tracing that is off adds
 //! nothing to a request but a branch (the callgrind gate in `bench/` measures it),
