@@ -455,11 +455,15 @@ mod tests {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UpstreamH2c;
 
-/// Two [`Forward`]s, HTTP/1.1 and h2c, built once; each request picks one. h2c when the
-/// request carries [`UpstreamH2c`] (the ingress, by the backend Service's port), or —
-/// with `follow_client` — when it arrived over HTTP/2 (Knative's queue-proxy
-/// `NewProxyAutoTransport`: an app serving h2c sees the protocol its client spoke);
-/// HTTP/1.1 otherwise.
+/// Two [`Forward`]s, HTTP/1.1 and h2c, built once; each request picks one, by one of
+/// two rules fixed at construction:
+/// - `follow_client`: h2c when the request arrived over HTTP/2 (Knative's queue-proxy
+///   `NewProxyAutoTransport`: an app serving h2c sees the protocol its client spoke);
+/// - otherwise: h2c when the request carries [`UpstreamH2c`] (the ingress, by the
+///   backend Service's port).
+///
+/// HTTP/1.1 otherwise. Each rule reads only what it needs (the version, or the
+/// extensions map), so the queue-proxy's per-request cost is one comparison.
 #[derive(Clone, Debug)]
 pub struct ProtocolForward {
     http1: Forward,
@@ -498,8 +502,11 @@ impl tower::Service<Request<Body>> for ProtocolForward {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let h2c = request.extensions().get::<UpstreamH2c>().is_some()
-            || (self.follow_client && request.version() == http::Version::HTTP_2);
+        let h2c = if self.follow_client {
+            request.version() == http::Version::HTTP_2
+        } else {
+            request.extensions().get::<UpstreamH2c>().is_some()
+        };
         if h2c {
             self.h2c.call(request)
         } else {

@@ -12,7 +12,7 @@ use crate::{
     RevisionKey,
     net::metrics::RequestMetrics,
     timeout::TimeoutLimits,
-    trace::{Hop, INSTANCE_ATTRIBUTE, NAMESPACE_ATTRIBUTE, REVISION_ATTRIBUTE, Tracing},
+    trace::{INSTANCE_ATTRIBUTE, NAMESPACE_ATTRIBUTE, REVISION_ATTRIBUTE, Tracing},
 };
 
 /// How one instance's queue-proxy runs.
@@ -109,8 +109,8 @@ impl QueueProxy {
             opentelemetry::KeyValue::new(INSTANCE_ATTRIBUTE, config.pod_name.clone()),
         ];
         let stack = QueueStack {
-            trace: config.tracing.layer(Hop::QueueProxy, attributes),
-            trace_forward: config.tracing.forward_layer(),
+            tracing: config.tracing,
+            trace_attributes: attributes,
             drain: DrainHandle::new(Drainer::new(config.drain_quiet_period)),
             in_flight: InFlight::new(),
             stats: StatsHandle::new(config.pod_name, config.stats_period),

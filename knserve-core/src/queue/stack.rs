@@ -3,7 +3,12 @@
 use std::sync::Arc;
 
 use http::{Request, Response};
-use tower::{Service, ServiceBuilder, util::BoxCloneService};
+use opentelemetry::KeyValue;
+use tower::{
+    Service, ServiceBuilder,
+    layer::util::{Identity, Stack},
+    util::Either,
+};
 
 use super::{
     drain::{DrainHandle, DrainLayer, InFlight, TrackLayer},
@@ -18,11 +23,26 @@ use crate::{
         metrics::{MetricsLayer, RequestMetrics},
     },
     timeout::{TimeoutLayer, TimeoutLimits},
-    trace::{TraceForwardLayer, TraceLayer},
+    trace::{Hop, Tracing},
 };
 
 /// A boxed request-path service, as the stack returns it.
 pub use crate::net::HttpService;
+
+/// The layers of the chain, outermost first (see [`QueueStack::layers`]).
+type Chain = Stack<
+    Either<MetricsLayer, Identity>,
+    Stack<
+        ConcurrencyLimitLayer,
+        Stack<
+            StatsLayer,
+            Stack<
+                RewriteLayer,
+                Stack<TimeoutLayer, Stack<TrackLayer, Stack<DrainLayer, Identity>>>,
+            >,
+        >,
+    >,
+>;
 
 /// The shared state of one instance's queue-proxy: its drain, in-flight count, stats
 /// and request metrics, plus the per-revision settings of the chain.
@@ -30,8 +50,9 @@ pub use crate::net::HttpService;
 /// The Kubernetes sidecar and the local backend's per-instance proxy build the same
 /// chain from this, outermost first: drain and probes, in-flight tracking, timeouts,
 /// header rewrite, stats, the `containerConcurrency` breaker, request metrics (when
-/// exposed). When tracing is on, the hop's span starts right after the drain (probes
-/// are not traced) and its wait ends right before the app.
+/// exposed). When tracing is on, the hop's span is outside the chain (its layer skips
+/// probes) and its wait ends right before the app; when it is off the chain is built
+/// without the tracing layers ([`Tracing::hop`]).
 #[derive(Debug, Clone)]
 pub struct QueueStack {
     /// Health checks, hash probes and the drain.
@@ -49,15 +70,15 @@ pub struct QueueStack {
     pub limits: TimeoutLimits,
     /// `containerConcurrency`; 0 is unlimited.
     pub container_concurrency: u32,
-    /// The hop's span (see [`crate::trace`]); `None` when tracing is off.
-    pub trace: Option<TraceLayer>,
-    /// The end of the hop's wait, right before the app; `None` when tracing is off.
-    pub trace_forward: Option<TraceForwardLayer>,
+    /// The tracer (see [`crate::trace`]); [`Tracing::disabled`] when tracing is off.
+    pub tracing: Tracing,
+    /// The labels of the hop's spans: revision, namespace, instance.
+    pub trace_attributes: Vec<KeyValue>,
 }
 
 impl QueueStack {
     /// The chain around `app`, the user container (a proxy to it, or an in-process
-    /// service).
+    /// service), traced as the `queue-proxy` hop.
     pub fn wrap<S>(&self, app: S) -> HttpService
     where
         S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
@@ -66,9 +87,18 @@ impl QueueStack {
             + 'static,
         S::Future: Send + 'static,
     {
-        let stack = ServiceBuilder::new()
+        self.tracing.hop(
+            Hop::QueueProxy,
+            self.trace_attributes.clone(),
+            self.layers(),
+            app,
+        )
+    }
+
+    /// The chain's layers, outermost first.
+    fn layers(&self) -> ServiceBuilder<Chain> {
+        ServiceBuilder::new()
             .layer(DrainLayer::new(self.drain.clone(), self.readiness.clone()))
-            .option_layer(self.trace.clone())
             .layer(TrackLayer::new(self.in_flight.clone()))
             .layer(TimeoutLayer::queue_proxy(self.limits))
             .layer(RewriteLayer)
@@ -77,8 +107,5 @@ impl QueueStack {
                 self.container_concurrency,
             ))
             .option_layer(self.metrics.clone().map(MetricsLayer::new))
-            .option_layer(self.trace_forward.clone())
-            .service(app);
-        BoxCloneService::new(stack)
     }
 }

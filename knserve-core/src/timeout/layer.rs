@@ -148,7 +148,7 @@ where
             let (mut guard, epoch) = this.state.take().expect("polled after completion");
             let response = result?;
             guard.headers_started(since(epoch));
-            let message = this.body.clone();
+            let message = std::mem::take(this.body);
             return Poll::Ready(Ok(
                 response.map(|body| TimeoutBody::new(body, guard, epoch, message).boxed_unsync())
             ));

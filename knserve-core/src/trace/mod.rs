@@ -20,9 +20,10 @@
 //!
 //! Configuration is Knative's `config-observability` tracing keys
 //! ([`TracingConfig`]). With `tracing-protocol: none`
-//! (the default) [`Tracing::layer`] and [`Tracing::forward_layer`] return `None`:
-//! builders leave the layers out with `option_layer`, so tracing that is off adds
-//! nothing to a request but a branch (the callgrind gate in `bench/` measures it),
+//! (the default) [`Tracing::layer`] and [`Tracing::forward_layer`] return `None`, and
+//! builders ([`Tracing::hop`], the queue-proxy's stack) then build their chain without
+//! the tracing layers, so tracing that is off adds nothing to a request, not even a
+//! branch (the callgrind gate in `bench/` measures it),
 //! and trace headers pass through every hop unchanged, as Knative's no-op tracer
 //! passes them.
 //!
@@ -38,6 +39,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use http::{Request, Response};
 use opentelemetry::{
     Context, KeyValue,
     trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _},
@@ -47,12 +49,14 @@ use opentelemetry_sdk::{
     trace::{SdkTracer, SdkTracerProvider},
 };
 use tokio::time::Instant;
+use tower::{Layer, Service, util::BoxCloneService};
 
 pub use self::export::StartError;
 pub use self::layer::{
     SpanBody, TraceForward, TraceForwardLayer, TraceFuture, TraceLayer, TraceService,
 };
 use crate::config::TracingConfig;
+use crate::net::{Body, BoxError, HttpService};
 
 /// The attribute holding a revision's name (Knative's metrics key).
 pub const REVISION_ATTRIBUTE: &str = "kn.revision.name";
@@ -140,6 +144,44 @@ impl Tracing {
     /// Whether spans are recorded.
     pub fn is_enabled(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// One hop's stack: `inner` around `service`, traced as `hop`. With tracing on, the
+    /// hop's span ([`layer`](Self::layer), with `attributes`) sits outside `inner` and
+    /// the [`forward_layer`](Self::forward_layer) between `inner` and `service`; with
+    /// it off the stack is `inner` around `service` alone, so a request meets no
+    /// tracing code at all, not even a branch (what `option_layer` would leave).
+    pub fn hop<L, S>(
+        &self,
+        hop: Hop,
+        attributes: Vec<KeyValue>,
+        inner: L,
+        service: S,
+    ) -> HttpService
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        L: Layer<S> + Layer<TraceForward<S>>,
+        <L as Layer<S>>::Service: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
+            + Clone
+            + Send
+            + 'static,
+        <<L as Layer<S>>::Service as Service<Request<Body>>>::Future: Send + 'static,
+        <L as Layer<TraceForward<S>>>::Service: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
+            + Clone
+            + Send
+            + 'static,
+        <<L as Layer<TraceForward<S>>>::Service as Service<Request<Body>>>::Future: Send + 'static,
+    {
+        match (self.layer(hop, attributes), self.forward_layer()) {
+            (Some(trace), Some(forward)) => {
+                BoxCloneService::new(trace.layer(inner.layer(forward.layer(service))))
+            }
+            _ => BoxCloneService::new(inner.layer(service)),
+        }
     }
 
     /// The outer layer of `hop` (server span, header propagation), `None` when

@@ -48,7 +48,7 @@ use tokio::{
     sync::{mpsc, watch},
     time::Instant,
 };
-use tower::{Layer, Service, ServiceBuilder, util::BoxCloneService};
+use tower::{Layer, Service, util::BoxCloneService};
 
 /// Idle connections the router and the activator keep per instance.
 const IDLE_PER_HOST: usize = 256;
@@ -489,18 +489,16 @@ impl Activator {
             backends,
             tracing: tracing.clone(),
         };
-        let stack = layers
-            .layers(ColdStartLayer(control.cold_starts.clone()))
-            .option_layer(tracing.forward_layer())
-            .service(StampForward(Dispatch::new(
+        let stack = tracing.hop(
+            Hop::Activator,
+            Vec::new(),
+            layers.layers(ColdStartLayer(control.cold_starts.clone())),
+            StampForward(Dispatch::new(
                 peers.clone(),
                 Forward::new(IDLE_PER_HOST, false),
-            )));
-        let stack = ServiceBuilder::new()
-            .option_layer(tracing.layer(Hop::Activator, Vec::new()))
-            .service(stack);
+            )),
+        );
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-        let stack = BoxCloneService::new(stack);
         let server = net::serve(listener, stack.clone())?;
         let registration = peers.register(server.local_addr(), stack);
         let activator = Self {
@@ -532,16 +530,13 @@ pub fn ingress(
     peers: LocalPeers,
     tracing: &Tracing,
 ) -> std::io::Result<ServeHandle> {
-    let stack = ServiceBuilder::new()
-        .option_layer(tracing.layer(Hop::Ingress, Vec::new()))
-        .layer(RouteLayer::new(
-            tables,
-            hops,
-            SmallRng::seed_from_u64(seed()),
-        ))
-        .option_layer(tracing.forward_layer())
-        .service(Dispatch::new(peers, Forward::new(IDLE_PER_HOST, false)));
-    net::serve(listener, BoxCloneService::new(stack))
+    let stack = tracing.hop(
+        Hop::Ingress,
+        Vec::new(),
+        RouteLayer::new(tables, hops, SmallRng::seed_from_u64(seed())),
+        Dispatch::new(peers, Forward::new(IDLE_PER_HOST, false)),
+    );
+    net::serve(listener, stack)
 }
 
 /// A seed that differs per process, for the router's weighted choice.

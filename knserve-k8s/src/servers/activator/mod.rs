@@ -153,10 +153,12 @@ impl ActivatorServer {
                 activator.draining(),
                 options.cluster_domain.clone(),
             ))
-            .option_layer(tracing.layer(Hop::Activator, Vec::new()))
-            .layer(activator.layers(Identity::new()))
-            .option_layer(tracing.forward_layer())
-            .service(Forward::new(IDLE_PER_HOST, false));
+            .service(tracing.hop(
+                Hop::Activator,
+                Vec::new(),
+                activator.layers(Identity::new()),
+                Forward::new(IDLE_PER_HOST, false),
+            ));
         let server = net::serve(listener, stack)?;
         Ok(Self {
             state: Arc::new(Mutex::new(state)),
