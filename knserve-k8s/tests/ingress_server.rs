@@ -10,7 +10,7 @@ use http::StatusCode;
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use knserve_k8s::{
     crd::Ingress,
-    servers::ingress::{IngressEvent, IngressOptions, IngressServer},
+    servers::ingress::{IngressEvent, IngressOptions, IngressServer, ingress_hash},
 };
 use kube::runtime::watcher::Event;
 use serde_json::json;
@@ -81,8 +81,9 @@ fn slice(revision: &str, address: SocketAddr, ready: bool) -> EndpointSlice {
 }
 
 async fn ingress_server() -> IngressServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    IngressServer::start(listener, &IngressOptions::default()).unwrap()
+    let external = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    IngressServer::start(external, internal, &IngressOptions::default()).unwrap()
 }
 
 fn revision_of(body: &str) -> &str {
@@ -128,11 +129,23 @@ async fn routes_by_host_splits_by_percent_and_appends_headers() {
         &[("host", "hello.default.svc.cluster.local:80")],
     )
     .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a cluster-local host is not served on the external listener: {}",
+        text(&body)
+    );
+    let (status, body) = send(
+        server.internal_address(),
+        "/",
+        &[("host", "hello.default.svc.cluster.local:80")],
+    )
+    .await;
     let body = text(&body);
     assert_eq!(
         status,
         StatusCode::OK,
-        "a cluster-local host with a port routes: {body}"
+        "a cluster-local host with a port routes on the internal listener: {body}"
     );
     assert!(
         body.contains("x-path-header: on\n"),
@@ -217,38 +230,59 @@ async fn an_unknown_host_is_404_and_a_split_without_ready_endpoints_is_503_namin
     );
 }
 
+/// Knative networking's headers/probe: a hash probe is routed to the backend (whose
+/// hop echoes the hash); `K-Network-Hash: override` becomes the KIngress's hash as
+/// Knative's `ComputeHash` gives it, any other hash is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_network_probe_is_answered_by_the_ingress_echoing_its_hash() {
+async fn a_hash_probe_reaches_the_backend_with_the_kingress_hash_for_override() {
+    let one = app().await;
     let server = ingress_server().await;
-    let probe = [
-        ("host", "anything.example.com"),
-        ("k-network-probe", "probe"),
-        ("k-network-hash", "abc123"),
-    ];
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let mut request = http::Request::get(format!("http://{}/", server.address()));
-    for (name, value) in probe {
-        request = request.header(name, value);
+    server.apply(IngressEvent::Service(Event::Apply(service("hello-00001"))));
+    server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+        "hello-00001",
+        one.address,
+        true,
+    ))));
+    let object = ingress(&[("hello-00001", 100)]);
+    server.apply(IngressEvent::Ingress(Event::Apply(object.clone())));
+    let hash = ingress_hash(&object);
+    for (sent, seen) in [("override", hash.as_str()), ("abc123", "abc123")] {
+        let (status, body) = send(
+            server.address(),
+            "/",
+            &[
+                ("host", HOST),
+                ("k-network-probe", "probe"),
+                ("k-network-hash", sent),
+            ],
+        )
+        .await;
+        let body = text(&body);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.contains(&format!("k-network-hash: {seen}\n"))
+                && body.contains("k-network-probe: probe\n"),
+            "a probe with hash {sent} reaches the backend carrying {seen}: {body}"
+        );
     }
-    let response = client
-        .request(request.body(http_body_util::Empty::new()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "a hash probe is answered 200"
+    let (status, body) = send(
+        server.address(),
+        "/",
+        &[("host", HOST), ("k-network-hash", "override")],
+    )
+    .await;
+    let body = text(&body);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !body.contains("k-network-hash"),
+        "a request that is not a probe has a client's K-Network-Hash removed: {body}"
     );
-    assert_eq!(
-        response
-            .headers()
-            .get("k-network-hash")
-            .map(|v| v.as_bytes()),
-        Some(&b"abc123"[..]),
-        "the probe's hash is echoed"
-    );
-    let (status, _) = send(server.address(), "/", &probe[..2]).await;
+    let (status, _) = send(
+        server.address(),
+        "/",
+        &[("host", HOST), ("k-network-probe", "probe")],
+    )
+    .await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,

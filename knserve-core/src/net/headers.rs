@@ -41,6 +41,9 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 pub const PROXY_REQUEST_ACTIVATOR: &str = "activator";
 /// `K-Network-Probe` value of a hash probe.
 pub const PROBE_HASH: &str = "probe";
+/// `K-Network-Hash` value a hash probe sends to an ingress to have it fill in the hash
+/// of the KIngress that routes the request.
+pub const HASH_OVERRIDE: &str = "override";
 /// `K-Network-Probe` value of a queue-proxy readiness check.
 pub const PROBE_QUEUE: &str = "queue";
 /// `K-Network-Probe` value of an activator identity probe.

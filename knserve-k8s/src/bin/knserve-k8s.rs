@@ -44,9 +44,14 @@ enum Server {
     },
     /// Routes requests by Host from networking Ingress objects.
     Ingress {
-        /// Where requests arrive.
+        /// Where requests from outside the cluster arrive (the `knserve-ingress`
+        /// Service): `ExternalIP` rules only.
         #[arg(long, default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
+        /// Where requests from inside the cluster arrive (the
+        /// `knserve-ingress-internal` Service): every rule, `ClusterLocal` ones too.
+        #[arg(long, default_value = "0.0.0.0:8081")]
+        listen_internal: std::net::SocketAddr,
     },
     /// Defaults and validates serving.knative.dev objects at admission (HTTPS :8443).
     Webhook,
@@ -132,10 +137,14 @@ async fn run(server: Server) -> anyhow::Result<()> {
             };
             activator::run(client, options).await
         }
-        Server::Ingress { listen } => {
+        Server::Ingress {
+            listen,
+            listen_internal,
+        } => {
             let client = kube::Client::try_default().await?;
             let options = ingress::IngressOptions {
                 listen,
+                listen_internal,
                 system_namespace,
                 ..Default::default()
             };

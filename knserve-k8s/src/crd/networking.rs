@@ -161,11 +161,28 @@ pub struct HttpIngressPath {
     /// A path prefix; empty matches everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The Host the request is sent on with (Knative's beta `host-rewrite`, which
+    /// DomainMapping uses): the backend sees this Host instead of the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite_host: Option<String>,
+    /// Request headers this path requires, each by exact value (Knative's
+    /// `headers/tags` feature: tag-header routing); a request without them tries the
+    /// next path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, HeaderMatch>,
     /// The backends, with percents summing to 100.
     pub splits: Vec<IngressBackendSplit>,
     /// Headers added to every request on this path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub append_headers: BTreeMap<String, String>,
+}
+
+/// How a request header must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderMatch {
+    /// The value the header must have.
+    pub exact: String,
 }
 
 /// One weighted backend.

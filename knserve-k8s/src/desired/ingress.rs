@@ -245,9 +245,8 @@ fn paths(
         .collect();
     HttpIngressRuleValue {
         paths: vec![HttpIngressPath {
-            path: None,
             splits,
-            append_headers: BTreeMap::new(),
+            ..HttpIngressPath::default()
         }],
     }
 }

@@ -1,7 +1,7 @@
 //! A Route's Kubernetes Services, as Knative's Route reconciler makes them
 //! (`MakeK8sPlaceholderService`, `MakeK8sService`): one named like the route and one per
 //! traffic tag (`<tag>-<route>` by `tag-template`), each of type `ExternalName` pointing
-//! at the ingress's internal load balancer (`knserve-ingress.knative-serving.svc…` from
+//! at the ingress's internal load balancer (`knserve-ingress-internal.knative-serving.svc…` from
 //! the Ingress's `status.privateLoadBalancer`), so that `<route>.<namespace>.svc` and
 //! `<tag>-<route>.<namespace>.svc` resolve inside the cluster; until the Ingress reports
 //! its load balancer, the placeholder points at the route's own host.

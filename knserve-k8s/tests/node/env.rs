@@ -375,25 +375,30 @@ impl Node {
         ))
     }
 
-    /// The `knserve-ingress` Service's cluster IP and port: where requests are sent, as a
-    /// client inside the cluster would (kube-proxy routes it to the ingress pod).
+    /// The `knserve-ingress-internal` Service's cluster IP and port: where requests are
+    /// sent, as a client inside the cluster would (kube-proxy routes it to the ingress
+    /// pod's internal listener, which serves cluster-local routes, as the node's routes
+    /// are: its `config-domain` names no domain).
     ///
     /// # Errors
     /// When the Service has no cluster IP.
     pub async fn ingress(&self) -> anyhow::Result<String> {
+        const NAME: &str = "knserve-ingress-internal";
         let services: Api<CoreService> = Api::namespaced(self.client(), SYSTEM);
-        let service = services.get("knserve-ingress").await?;
-        let spec = service.spec.context("knserve-ingress has no spec")?;
+        let service = services.get(NAME).await?;
+        let spec = service
+            .spec
+            .with_context(|| format!("{NAME} has no spec"))?;
         let ip = spec
             .cluster_ip
             .filter(|ip| !ip.is_empty() && ip != "None")
-            .context("knserve-ingress has no cluster IP")?;
+            .with_context(|| format!("{NAME} has no cluster IP"))?;
         let port = spec
             .ports
             .unwrap_or_default()
             .first()
             .map(|p| p.port)
-            .context("knserve-ingress has no port")?;
+            .with_context(|| format!("{NAME} has no port"))?;
         Ok(format!("{ip}:{port}"))
     }
 

@@ -5,6 +5,12 @@
 //! client ──► ingress ──► EndpointSlice addresses of <revision> (pods' or activators' :8012)
 //! ```
 //!
+//! Two listeners, as Knative's ingresses have two gateways: the external one (the
+//! `knserve-ingress` Service, the KIngress's `publicLoadBalancer`) serves `ExternalIP`
+//! rules only; the internal one (`knserve-ingress-internal`, the
+//! `privateLoadBalancer`, which a Route's placeholder Service points at) serves every
+//! rule, so `ClusterLocal` hosts answer inside the cluster and 404 outside it.
+//!
 //! - [`IngressTable`]: the pure rules — host and path to weighted splits.
 //! - [`IngressState`]: watched KIngress, EndpointSlice and Service objects, applied one
 //!   [`IngressEvent`] at a time and published as a [`Snapshot`]; it also says which
@@ -18,6 +24,7 @@
 //! by the activators is only which addresses its public Service's slices list.
 
 pub(crate) mod endpoints;
+mod hash;
 pub(crate) mod mirror;
 mod service;
 mod state;
@@ -40,16 +47,16 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
 use tracing::{debug, info, warn};
 
 pub use self::endpoints::SERVICE_NAME_LABEL;
+pub use self::hash::{ingress_hash, spec_json};
 pub use self::service::{Draws, IngressLayer, IngressRouter, Refusal};
 pub use self::state::{IngressEvent, IngressState, Snapshot, StatusWrite};
 pub use self::status::{is_current, is_gone, status_for};
 pub use self::table::{
     Backend, BackendRef, ClassFilter, Decision, INGRESS_CLASS, INGRESS_CLASS_ANNOTATION,
-    IngressTable, NoRoute, PortRef, Programmed, ServiceKey, TableError,
+    IngressTable, Listener, NoRoute, PortRef, Programmed, ServiceKey, TableError,
 };
 use crate::crd::Ingress;
 
@@ -59,15 +66,21 @@ const IDLE_PER_HOST: usize = 100;
 /// How the ingress runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngressOptions {
-    /// Where it listens (default `0.0.0.0:8080`).
+    /// Where the external listener listens (default `0.0.0.0:8080`).
     pub listen: SocketAddr,
+    /// Where the internal listener listens (default `0.0.0.0:8081`).
+    pub listen_internal: SocketAddr,
     /// Which KIngress objects it programs.
     pub class: ClassFilter,
     /// The namespace its Service lives in (`SYSTEM_NAMESPACE`, default
     /// `knative-serving`).
     pub system_namespace: String,
-    /// Its Service's name, reported as the load balancer (default `knserve-ingress`).
+    /// The external listener's Service, reported as the public load balancer (default
+    /// `knserve-ingress`).
     pub service_name: String,
+    /// The internal listener's Service, reported as the private load balancer
+    /// (default `knserve-ingress-internal`).
+    pub internal_service_name: String,
     /// The cluster's DNS domain (default `cluster.local`).
     pub cluster_domain: String,
 }
@@ -76,63 +89,98 @@ impl Default for IngressOptions {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen_internal: SocketAddr::from(([0, 0, 0, 0], 8081)),
             class: ClassFilter::default(),
             system_namespace: "knative-serving".to_owned(),
             service_name: "knserve-ingress".to_owned(),
+            internal_service_name: "knserve-ingress-internal".to_owned(),
             cluster_domain: "cluster.local".to_owned(),
         }
     }
 }
 
 impl IngressOptions {
-    /// `<service>.<system namespace>.svc.<cluster domain>`: the load balancer's
-    /// `domainInternal`.
-    pub fn domain_internal(&self) -> String {
-        format!(
-            "{}.{}.svc.{}",
-            self.service_name, self.system_namespace, self.cluster_domain
-        )
+    /// The two load balancers' `domainInternal`s:
+    /// `<service>.<system namespace>.svc.<cluster domain>` of each Service.
+    pub fn balancers(&self) -> Balancers {
+        let domain = |service: &str| {
+            format!(
+                "{service}.{}.svc.{}",
+                self.system_namespace, self.cluster_domain
+            )
+        };
+        Balancers {
+            public: domain(&self.service_name),
+            private: domain(&self.internal_service_name),
+        }
     }
+}
+
+/// Where a KIngress's status says its traffic enters: the in-cluster names of the
+/// external and internal listeners' Services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balancers {
+    /// `publicLoadBalancer`'s `domainInternal`.
+    pub public: String,
+    /// `privateLoadBalancer`'s `domainInternal`.
+    pub private: String,
 }
 
 /// A running ingress: the router on its listener and the state that feeds it.
 #[derive(Debug)]
 pub struct IngressServer {
     state: Arc<Mutex<IngressState>>,
-    server: ServeHandle,
+    external: ServeHandle,
+    internal: ServeHandle,
 }
 
 impl IngressServer {
-    /// Serves on `listener` with an empty state; nothing watches the cluster until
-    /// events are [`apply`](Self::apply)ed.
-    pub fn start(listener: TcpListener, options: &IngressOptions) -> std::io::Result<Self> {
-        Self::start_traced(listener, options, &Tracing::disabled())
+    /// Serves on `external` and `internal` with an empty state; nothing watches the
+    /// cluster until events are [`apply`](Self::apply)ed.
+    pub fn start(
+        external: TcpListener,
+        internal: TcpListener,
+        options: &IngressOptions,
+    ) -> std::io::Result<Self> {
+        Self::start_traced(external, internal, options, &Tracing::disabled())
     }
 
     /// [`start`](Self::start) with each request traced by `tracing` (see
     /// [`knserve_core::trace`]): an `ingress` span per request, with the address it was
     /// forwarded to.
     pub fn start_traced(
-        listener: TcpListener,
+        external: TcpListener,
+        internal: TcpListener,
         options: &IngressOptions,
         tracing: &Tracing,
     ) -> std::io::Result<Self> {
-        let state = IngressState::new(options.class.clone(), options.domain_internal());
-        let stack = ServiceBuilder::new()
-            .option_layer(tracing.layer(Hop::Ingress, Vec::new()))
-            .layer(IngressLayer::new(state.subscribe()))
-            .option_layer(tracing.forward_layer())
-            .service(ProtocolForward::new(IDLE_PER_HOST, false));
-        let server = net::serve(listener, stack)?;
+        let state = IngressState::new(options.class.clone(), options.balancers());
+        let serve = |socket, listener| {
+            let stack = tracing.hop(
+                Hop::Ingress,
+                Vec::new(),
+                IngressLayer::new(state.subscribe(), listener),
+                ProtocolForward::new(IDLE_PER_HOST, false),
+            );
+            net::serve(socket, stack)
+        };
+        let external = serve(external, Listener::External)?;
+        let internal = serve(internal, Listener::Internal)?;
         Ok(Self {
             state: Arc::new(Mutex::new(state)),
-            server,
+            external,
+            internal,
         })
     }
 
-    /// Where it listens.
+    /// Where the external listener listens.
     pub fn address(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.external.local_addr()
+    }
+
+    /// Where the internal listener listens.
+    pub fn internal_address(&self) -> SocketAddr {
+        self.internal.local_addr()
     }
 
     /// Applies a watch event (what the watchers of [`run`] do); returns the statuses
@@ -147,11 +195,11 @@ impl IngressServer {
 
     /// Stops accepting and finishes the requests in flight.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        tokio::join!(self.external.shutdown(), self.internal.shutdown());
     }
 }
 
-/// Runs the ingress: serves on `options.listen`, watches KIngress objects (all
+/// Runs the ingress: serves on `options.listen` and `options.listen_internal`, watches KIngress objects (all
 /// namespaces), EndpointSlices and Services, and writes each programmed KIngress's
 /// status, until SIGTERM or SIGINT; then stops accepting, finishes the requests in
 /// flight and returns.
@@ -174,11 +222,17 @@ pub async fn run_until(
     options: IngressOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(options.listen).await?;
+    let external = TcpListener::bind(options.listen).await?;
+    let internal = TcpListener::bind(options.listen_internal).await?;
     let tracing =
         super::tracing_from_cluster(&client, &options.system_namespace, "knserve-ingress").await;
-    let server = IngressServer::start_traced(listener, &options, &tracing)?;
-    info!(address = %server.address(), class = %options.class.class, "ingress listening");
+    let server = IngressServer::start_traced(external, internal, &options, &tracing)?;
+    info!(
+        external = %server.address(),
+        internal = %server.internal_address(),
+        class = %options.class.class,
+        "ingress listening"
+    );
     let mut events = watch_events(&client);
     tokio::pin!(shutdown);
     loop {

@@ -12,7 +12,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use knserve_core::net::{
     Body, BoxError, Destination, RemoteAddr, UpstreamH2c,
     headers::{self, INTERNAL, is_probe_user_agent, record_client_hop},
@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 use tracing::debug;
 
 use super::state::Snapshot;
-use super::table::NoRoute;
+use super::table::{Listener, NoRoute};
 
 /// A stream of random numbers: SplitMix64, seeded per service instance. Enough for a
 /// uniform split and endpoint choice; not for anything secret.
@@ -88,14 +88,22 @@ impl Refusal {
 }
 
 /// The ingress service. Per request:
-/// 1. `K-Network-Probe: probe` is answered here: 200 echoing `K-Network-Hash` (400
-///    without one) — the control plane's readiness probe of the ingress (§6.2).
-/// 2. Client-sent internal headers ([`INTERNAL`]) and probe User-Agents are removed.
-/// 3. Host (or URI authority) and path pick a rule; the split is drawn by weight.
-///    Unknown host or path: 404. No Host: 400.
+/// 1. Client-sent internal headers ([`INTERNAL`]) and probe User-Agents are removed,
+///    except on a hash probe (`K-Network-Probe: probe`), which keeps its
+///    `K-Network-Probe` and `K-Network-Hash` (400 without a hash).
+/// 2. Host (or URI authority), path and headers pick a rule among those the listener
+///    serves ([`Listener`]: `ClusterLocal` rules only on the internal one); the split
+///    is drawn by weight. Unknown host or path: 404. No Host: 400.
+/// 3. A hash probe is routed like any request, as Knative's ingresses route it (its
+///    `InsertProbe` rules): with `K-Network-Hash: override` the hash becomes that of
+///    the KIngress whose rule answered ([`ingress_hash`](super::ingress_hash)), any
+///    other hash is kept. The backend's hop (queue-proxy, activator, or Knative's
+///    probe handler) answers it by echoing the hash, so the prober learns both that
+///    the path reaches a backend and which version of the KIngress routed it.
 /// 4. The split's Service's ready endpoints (from the current [`Snapshot`]) give the
 ///    address, chosen uniformly; none: 503 naming the revision.
-/// 5. The path's and the split's `appendHeaders` are set, and the address becomes the
+/// 5. The path's and the split's `appendHeaders` are set, the path's `rewriteHost`
+///    replaces the Host, and the address becomes the
 ///    [`Destination`] of the inner service; a backend whose Service port speaks h2c
 ///    (named `h2c`, or `appProtocol: kubernetes.io/h2c`) also gets [`UpstreamH2c`], so
 ///    the request reaches it as HTTP/2 whatever protocol the client spoke.
@@ -105,6 +113,7 @@ impl Refusal {
 pub struct IngressRouter<S> {
     inner: S,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    listener: Listener,
     draws: Draws,
 }
 
@@ -113,29 +122,44 @@ impl<S: Clone> Clone for IngressRouter<S> {
         Self {
             inner: self.inner.clone(),
             snapshots: self.snapshots.clone(),
+            listener: self.listener,
             draws: Draws::fresh(),
         }
     }
 }
 
 impl<S> IngressRouter<S> {
-    /// Routes by the snapshots on `snapshots`, drawing from `draws`.
-    pub fn new(inner: S, snapshots: watch::Receiver<Arc<Snapshot>>, draws: Draws) -> Self {
+    /// Routes requests that came in on `listener` by the snapshots on `snapshots`,
+    /// drawing from `draws`.
+    pub fn new(
+        inner: S,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        listener: Listener,
+        draws: Draws,
+    ) -> Self {
         Self {
             inner,
             snapshots,
+            listener,
             draws,
         }
     }
 
     fn direct(&mut self, request: &mut Request<Body>) -> Result<(), Refusal> {
+        let probe_hash = hash_probe(request.headers())?;
         strip_client_headers(request.headers_mut());
         let peer = request.extensions().get::<RemoteAddr>().map(|a| a.0.ip());
         record_client_hop(request.headers_mut(), peer);
         let host = request_host(request).ok_or(Refusal::NoHost)?;
         let snapshot = self.snapshots.borrow().clone();
         let path = request.uri().path();
-        let decision = snapshot.table.route(&host, path, self.draws.next_u64())?;
+        let decision = snapshot.table.route(
+            &host,
+            path,
+            request.headers(),
+            self.listener,
+            self.draws.next_u64(),
+        )?;
         let backend = decision.backend;
         let addresses = snapshot.addresses(&backend.target);
         if addresses.is_empty() {
@@ -152,6 +176,21 @@ impl<S> IngressRouter<S> {
         for (name, value) in decision.path_headers.iter().chain(&backend.headers) {
             headers.insert(name.clone(), value.clone());
         }
+        if let Some(host) = decision.rewrite_host {
+            headers.insert(header::HOST, host.clone());
+        }
+        if let Some(hash) = probe_hash {
+            let hash = if hash == headers::HASH_OVERRIDE {
+                decision.hash.clone()
+            } else {
+                hash
+            };
+            headers.insert(
+                headers::K_NETWORK_PROBE,
+                HeaderValue::from_static(headers::PROBE_HASH),
+            );
+            headers.insert(headers::K_NETWORK_HASH, hash);
+        }
         if snapshot.is_h2c(&backend.target) {
             request.extensions_mut().insert(UpstreamH2c);
         }
@@ -160,20 +199,16 @@ impl<S> IngressRouter<S> {
     }
 }
 
-fn hash_probe(headers: &HeaderMap) -> Option<Response<Body>> {
+/// A hash probe's hash (`None` for any other request); a hash probe without one is
+/// refused as Knative's probe handler refuses it.
+fn hash_probe(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
     if headers::network_probe(headers) != Some(headers::PROBE_HASH) {
-        return None;
+        return Ok(None);
     }
-    Some(match headers.get(headers::K_NETWORK_HASH) {
-        Some(hash) if !hash.is_empty() => {
-            let mut response = text_response(StatusCode::OK, "");
-            response
-                .headers_mut()
-                .insert(headers::K_NETWORK_HASH, hash.clone());
-            response
-        }
-        _ => Refusal::MissingHash.into_response(),
-    })
+    match headers.get(headers::K_NETWORK_HASH) {
+        Some(hash) if !hash.is_empty() => Ok(Some(hash.clone())),
+        _ => Err(Refusal::MissingHash),
+    }
 }
 
 fn strip_client_headers(headers: &mut HeaderMap) {
@@ -210,9 +245,6 @@ where
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        if let Some(answer) = hash_probe(request.headers()) {
-            return Box::pin(std::future::ready(Ok(answer)));
-        }
         match self.direct(&mut request) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(refusal) => {
@@ -227,12 +259,16 @@ where
 #[derive(Debug, Clone)]
 pub struct IngressLayer {
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    listener: Listener,
 }
 
 impl IngressLayer {
-    /// Routes by the snapshots on `snapshots`.
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
-        Self { snapshots }
+    /// Routes requests that came in on `listener` by the snapshots on `snapshots`.
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, listener: Listener) -> Self {
+        Self {
+            snapshots,
+            listener,
+        }
     }
 }
 
@@ -240,6 +276,6 @@ impl<S> Layer<S> for IngressLayer {
     type Service = IngressRouter<S>;
 
     fn layer(&self, inner: S) -> IngressRouter<S> {
-        IngressRouter::new(inner, self.snapshots.clone(), Draws::fresh())
+        IngressRouter::new(inner, self.snapshots.clone(), self.listener, Draws::fresh())
     }
 }

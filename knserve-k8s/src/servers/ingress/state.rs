@@ -12,6 +12,7 @@ use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 use tracing::debug;
 
+use super::Balancers;
 use super::{
     endpoints::{self, ServicePort, SliceInfo, SliceKey},
     mirror::Mirror,
@@ -75,7 +76,7 @@ pub struct StatusWrite {
 #[derive(Debug)]
 pub struct IngressState {
     filter: ClassFilter,
-    domain_internal: String,
+    balancers: Balancers,
     ingresses: Mirror<(String, String), Ingress>,
     slices: Mirror<SliceKey, SliceInfo>,
     services: Mirror<(String, String), Vec<ServicePort>>,
@@ -87,11 +88,11 @@ pub struct IngressState {
 
 impl IngressState {
     /// An empty state programming the KIngress objects `filter` accepts; statuses name
-    /// `domain_internal` as the load balancer.
-    pub fn new(filter: ClassFilter, domain_internal: impl Into<String>) -> Self {
+    /// `balancers` as the load balancers.
+    pub fn new(filter: ClassFilter, balancers: Balancers) -> Self {
         Self {
             filter,
-            domain_internal: domain_internal.into(),
+            balancers,
             ingresses: Mirror::default(),
             slices: Mirror::default(),
             services: Mirror::default(),
@@ -176,7 +177,7 @@ impl IngressState {
             let Some(ingress) = self.ingresses.get(&key) else {
                 continue;
             };
-            let status = status_for(programmed, &self.domain_internal);
+            let status = status_for(programmed, &self.balancers);
             if is_current(ingress.status.as_ref(), &status)
                 || self.written.get(&key) == Some(&status)
             {

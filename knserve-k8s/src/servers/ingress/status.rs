@@ -6,6 +6,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
+use super::Balancers;
 use super::table::Programmed;
 use crate::crd::{
     Ingress, IngressStatus,
@@ -16,13 +17,13 @@ use crate::crd::{
 const CONDITIONS: [&str; 3] = ["NetworkConfigured", "LoadBalancerReady", "Ready"];
 
 /// The status for `programmed`: `NetworkConfigured`, `LoadBalancerReady` and `Ready`
-/// all `True` with both load balancers at `domain_internal` (the ingress Service's
-/// in-cluster name); or, when it could not be programmed, `NetworkConfigured` and
+/// all `True`, the public and private load balancers at `balancers` (the in-cluster
+/// names of the external and internal listeners' Services); or, when it could not be programmed, `NetworkConfigured` and
 /// `Ready` `False` with the reason.
-pub fn status_for(programmed: &Programmed, domain_internal: &str) -> IngressStatus {
-    let balancer = LoadBalancerStatus {
+pub fn status_for(programmed: &Programmed, balancers: &Balancers) -> IngressStatus {
+    let balancer = |domain: &str| LoadBalancerStatus {
         ingress: vec![LoadBalancerIngressStatus {
-            domain_internal: Some(domain_internal.to_owned()),
+            domain_internal: Some(domain.to_owned()),
             ..LoadBalancerIngressStatus::default()
         }],
     };
@@ -43,8 +44,8 @@ pub fn status_for(programmed: &Programmed, domain_internal: &str) -> IngressStat
     IngressStatus {
         observed_generation: programmed.generation,
         conditions,
-        public_load_balancer: Some(balancer.clone()),
-        private_load_balancer: Some(balancer),
+        public_load_balancer: Some(balancer(&balancers.public)),
+        private_load_balancer: Some(balancer(&balancers.private)),
     }
 }
 
@@ -73,6 +74,7 @@ pub fn is_current(current: Option<&IngressStatus>, wanted: &IngressStatus) -> bo
     current.observed_generation == wanted.observed_generation
         && statuses(current) == statuses(wanted)
         && current.public_load_balancer == wanted.public_load_balancer
+        && current.private_load_balancer == wanted.private_load_balancer
 }
 
 /// Writes `status` to the KIngress `namespace/name` (a merge patch of the status

@@ -3,10 +3,11 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use knserve_core::{net::headers::KNATIVE_SERVING_REVISION, router::normalize_host};
 
+use super::hash::ingress_hash;
 use crate::crd::{
     Ingress,
     networking::{HttpIngressPath, IngressBackendSplit},
@@ -14,6 +15,9 @@ use crate::crd::{
 
 /// The annotation that names the ingress implementation a KIngress is for.
 pub const INGRESS_CLASS_ANNOTATION: &str = "networking.knative.dev/ingress.class";
+/// The visibility of a rule served on the internal listener only.
+const CLUSTER_LOCAL: &str = "ClusterLocal";
+
 /// knserve's ingress class (set `ingress-class` in `config-network` to it).
 pub const INGRESS_CLASS: &str = "knserve.ingress.networking.knative.dev";
 
@@ -91,8 +95,38 @@ pub struct Backend {
 #[derive(Debug)]
 struct PathRule {
     prefix: String,
+    /// The request headers the path requires (`headers`, exact values).
+    matches: Vec<(HeaderName, HeaderValue)>,
     backends: Vec<Backend>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    rewrite_host: Option<HeaderValue>,
+    /// Whether its rule is `ExternalIP` (served on both listeners) rather than
+    /// `ClusterLocal` (the internal listener only).
+    external: bool,
+    /// The hash of its KIngress ([`ingress_hash`]).
+    hash: HeaderValue,
+}
+
+impl PathRule {
+    fn answers(&self, path: &str, headers: &HeaderMap, listener: Listener) -> bool {
+        (self.external || listener == Listener::Internal)
+            && path.starts_with(&self.prefix)
+            && self
+                .matches
+                .iter()
+                .all(|(name, value)| headers.get(name) == Some(value))
+    }
+}
+
+/// Which of the ingress's listeners a request came in on (Knative's two gateways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The public one (the `knserve-ingress` Service): `ExternalIP` rules only, so a
+    /// `ClusterLocal` host is a 404 from outside the cluster.
+    External,
+    /// The cluster-local one (the `knserve-ingress-internal` Service, the
+    /// `privateLoadBalancer`): every rule.
+    Internal,
 }
 
 /// Where one request goes: a backend and the headers to append.
@@ -102,6 +136,11 @@ pub struct Decision<'a> {
     pub backend: &'a Backend,
     /// The path's `appendHeaders` (the split's are in [`Backend::headers`]).
     pub path_headers: &'a [(HeaderName, HeaderValue)],
+    /// The path's `rewriteHost`: the Host the backend is sent.
+    pub rewrite_host: Option<&'a HeaderValue>,
+    /// The hash of the KIngress the path belongs to (what a hash probe with
+    /// `K-Network-Hash: override` carries on).
+    pub hash: &'a HeaderValue,
 }
 
 /// No rule answers the host and path; the ingress answers 404.
@@ -117,9 +156,12 @@ pub struct NoRoute {
 /// Why a KIngress (or one of its hosts) was not programmed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TableError {
-    /// An `appendHeaders` entry is not a valid header; the whole object is left out.
-    #[error("appendHeaders entry {name:?} is not a valid header")]
+    /// An `appendHeaders` or `headers` entry is not a valid header (name or value);
+    /// the whole object is left out.
+    #[error("{field} entry {name:?} is not a valid header")]
     BadHeader {
+        /// `appendHeaders`, `headers` or `rewriteHost`.
+        field: &'static str,
         /// The offending header name.
         name: String,
     },
@@ -148,9 +190,13 @@ pub struct Programmed {
 
 /// Host → paths → weighted backends, for a set of KIngress objects (§6.2).
 ///
-/// - Hosts are exact (lowercased, port and trailing dot stripped); `ClusterLocal` and
-///   `ExternalIP` rules are both served — visibility only matters to DNS.
-/// - Paths are prefixes tried in order (an empty path matches all).
+/// - Hosts are exact (lowercased, port and trailing dot stripped).
+/// - `ExternalIP` rules (and rules that name no visibility, Knative's default) answer
+///   on both listeners, `ClusterLocal` ones on the internal listener only
+///   ([`Listener`]).
+/// - Paths are tried in order: a path answers when the request's path starts with its
+///   prefix (an empty one matches all) and it carries every header of the path's
+///   `headers` with its exact value.
 /// - A split is picked with probability `percent / total`; splits at 0 % are never
 ///   picked. When every split of a path is at 0 % they share equally: Knative forces a
 ///   single target to 100 %, and an all-zero path is otherwise unroutable.
@@ -189,11 +235,14 @@ impl IngressTable {
             "{namespace}/{}",
             ingress.metadata.name.as_deref().unwrap_or_default()
         );
+        let hash = HeaderValue::try_from(ingress_hash(ingress))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
         let mut rules: Vec<(String, Arc<PathRule>)> = Vec::new();
         for rule in &ingress.spec.rules {
+            let external = rule.visibility != CLUSTER_LOCAL;
             let paths = rule.http.iter().flat_map(|http| &http.paths);
             let paths = paths
-                .map(|path| path_rule(namespace, path).map(Arc::new))
+                .map(|path| path_rule(namespace, path, external, &hash).map(Arc::new))
                 .collect::<Result<Vec<_>, _>>()?;
             for host in &rule.hosts {
                 let host = normalize_host(host).into_owned();
@@ -218,9 +267,17 @@ impl IngressTable {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The backend for a request to `host` (any case, with or without port) and
-    /// `path`; `draw` is a uniformly random number that picks the split.
-    pub fn route(&self, host: &str, path: &str, draw: u64) -> Result<Decision<'_>, NoRoute> {
+    /// The backend for a request to `host` (any case, with or without port), `path`
+    /// and `headers` that came in on `listener`; `draw` is a uniformly random number
+    /// that picks the split.
+    pub fn route(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &HeaderMap,
+        listener: Listener,
+        draw: u64,
+    ) -> Result<Decision<'_>, NoRoute> {
         let host = normalize_host(host);
         let no_route = || NoRoute {
             host: host.clone().into_owned(),
@@ -229,7 +286,7 @@ impl IngressTable {
         let rules = self.hosts.get(host.as_ref()).ok_or_else(no_route)?;
         let rule = rules
             .iter()
-            .find(|r| path.starts_with(&r.prefix))
+            .find(|r| r.answers(path, headers, listener))
             .ok_or_else(no_route)?;
         let total = rule.backends.last().map_or(0, |b| b.upto);
         if total == 0 {
@@ -241,6 +298,8 @@ impl IngressTable {
         Ok(Decision {
             backend,
             path_headers: &rule.headers,
+            rewrite_host: rule.rewrite_host.as_ref(),
+            hash: &rule.hash,
         })
     }
 
@@ -258,7 +317,12 @@ impl IngressTable {
     }
 }
 
-fn path_rule(namespace: &str, path: &HttpIngressPath) -> Result<PathRule, TableError> {
+fn path_rule(
+    namespace: &str,
+    path: &HttpIngressPath,
+    external: bool,
+    hash: &HeaderValue,
+) -> Result<PathRule, TableError> {
     let all_zero = path.splits.iter().all(|s| s.percent <= 0);
     let mut upto = 0;
     let mut backends = Vec::new();
@@ -274,10 +338,26 @@ fn path_rule(namespace: &str, path: &HttpIngressPath) -> Result<PathRule, TableE
         upto += weight;
         backends.push(backend(namespace, split, upto)?);
     }
+    let rewrite_host = path
+        .rewrite_host
+        .as_deref()
+        .filter(|host| !host.is_empty())
+        .map(|host| {
+            HeaderValue::from_str(host).map_err(|_| TableError::BadHeader {
+                field: "rewriteHost",
+                name: host.to_owned(),
+            })
+        })
+        .transpose()?;
+    let matches = path.headers.iter().map(|(name, m)| (name, &m.exact));
     Ok(PathRule {
         prefix: path.path.clone().unwrap_or_default(),
+        matches: headers("headers", matches)?,
         backends,
-        headers: headers(&path.append_headers)?,
+        headers: headers("appendHeaders", &path.append_headers)?,
+        rewrite_host,
+        external,
+        hash: hash.clone(),
     })
 }
 
@@ -287,7 +367,7 @@ fn backend(namespace: &str, split: &IngressBackendSplit, upto: u32) -> Result<Ba
     } else {
         &split.service_namespace
     };
-    let headers = headers(&split.append_headers)?;
+    let headers = headers("appendHeaders", &split.append_headers)?;
     let revision = headers
         .iter()
         .find(|(name, _)| *name == KNATIVE_SERVING_REVISION)
@@ -312,11 +392,15 @@ fn backend(namespace: &str, split: &IngressBackendSplit, upto: u32) -> Result<Ba
 }
 
 fn headers<'a>(
+    field: &'static str,
     map: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, TableError> {
     map.into_iter()
         .map(|(name, value)| {
-            let bad = || TableError::BadHeader { name: name.clone() };
+            let bad = || TableError::BadHeader {
+                field,
+                name: name.clone(),
+            };
             let name_parsed = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
             let value = HeaderValue::from_str(value).map_err(|_| bad())?;
             Ok((name_parsed, value))

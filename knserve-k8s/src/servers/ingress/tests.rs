@@ -20,6 +20,10 @@ fn ingress(name: &str, hosts: &[&str], splits: serde_json::Value) -> Ingress {
     .unwrap()
 }
 
+fn none() -> http::HeaderMap {
+    http::HeaderMap::new()
+}
+
 fn split(service: &str, percent: i32) -> serde_json::Value {
     json!({ "serviceNamespace": "default", "serviceName": service, "servicePort": 80,
         "percent": percent, "appendHeaders": { "Knative-Serving-Revision": service } })
@@ -36,7 +40,13 @@ fn hosts_match_without_port_and_case_and_draws_follow_the_percents() {
     assert_eq!(outcomes[0].error, None);
     let pick = |draw| {
         table
-            .route("hello.EXAMPLE.com:8080", "/x", draw)
+            .route(
+                "hello.EXAMPLE.com:8080",
+                "/x",
+                &none(),
+                Listener::External,
+                draw,
+            )
             .unwrap()
             .backend
             .revision
@@ -51,7 +61,9 @@ fn hosts_match_without_port_and_case_and_draws_follow_the_percents() {
     assert_eq!(pick(75), "default/b", "draws from 75 pick the 25 % split");
     assert_eq!(pick(199), "default/b", "draws wrap modulo the total");
     assert!(
-        table.route("other.example.com", "/", 0).is_err(),
+        table
+            .route("other.example.com", "/", &none(), Listener::Internal, 0)
+            .is_err(),
         "an unknown host has no route"
     );
 }
@@ -66,10 +78,16 @@ fn zero_percent_splits_are_never_picked_unless_all_are_zero() {
     let zero = ingress("zero", &["zero.example.com"], json!([split("c", 0)]));
     let (table, _) = IngressTable::build([&one, &zero]);
     for draw in 0..200 {
-        let backend = table.route("one.example.com", "/", draw).unwrap().backend;
+        let backend = table
+            .route("one.example.com", "/", &none(), Listener::External, draw)
+            .unwrap()
+            .backend;
         assert_eq!(backend.revision, "default/a", "a 0 % split gets nothing");
     }
-    let backend = table.route("zero.example.com", "/", 7).unwrap().backend;
+    let backend = table
+        .route("zero.example.com", "/", &none(), Listener::External, 7)
+        .unwrap()
+        .backend;
     assert_eq!(
         backend.revision, "default/c",
         "a lone 0 % split still routes (Knative forces 100)"
@@ -81,7 +99,10 @@ fn a_host_claimed_twice_stays_with_the_first_ingress_and_the_second_is_told() {
     let first = ingress("a-first", &["same.example.com"], json!([split("a", 100)]));
     let second = ingress("b-second", &["same.example.com"], json!([split("b", 100)]));
     let (table, outcomes) = IngressTable::build([&second, &first]);
-    let backend = table.route("same.example.com", "/", 0).unwrap().backend;
+    let backend = table
+        .route("same.example.com", "/", &none(), Listener::External, 0)
+        .unwrap()
+        .backend;
     assert_eq!(
         backend.revision, "default/a",
         "namespace/name order decides"
@@ -90,7 +111,7 @@ fn a_host_claimed_twice_stays_with_the_first_ingress_and_the_second_is_told() {
         matches!(outcomes[1].error, Some(TableError::HostTaken { .. })),
         "the loser's outcome says the host is taken: {outcomes:?}"
     );
-    let status = status_for(&outcomes[1], "lb");
+    let status = status_for(&outcomes[1], &IngressOptions::default().balancers());
     let ready = status
         .conditions
         .iter()
@@ -119,10 +140,7 @@ fn a_bad_append_header_leaves_the_ingress_out() {
 fn a_programmed_ingress_is_ready_with_both_load_balancers_and_its_generation() {
     let hello = ingress("hello", &["h.example.com"], json!([split("a", 100)]));
     let (_, outcomes) = IngressTable::build([&hello]);
-    let status = status_for(
-        &outcomes[0],
-        "knserve-ingress.knative-serving.svc.cluster.local",
-    );
+    let status = status_for(&outcomes[0], &IngressOptions::default().balancers());
     assert_eq!(status.observed_generation, Some(3));
     for kind in ["NetworkConfigured", "LoadBalancerReady", "Ready"] {
         let condition = status.conditions.iter().find(|c| c.type_ == kind);
@@ -133,12 +151,14 @@ fn a_programmed_ingress_is_ready_with_both_load_balancers_and_its_generation() {
             .and_then(|lb| lb.ingress[0].domain_internal.clone())
     };
     assert_eq!(
-        domain(&status.private_load_balancer).as_deref(),
-        Some("knserve-ingress.knative-serving.svc.cluster.local")
+        domain(&status.public_load_balancer).as_deref(),
+        Some("knserve-ingress.knative-serving.svc.cluster.local"),
+        "the public load balancer is the external listener's Service"
     );
     assert_eq!(
-        domain(&status.public_load_balancer),
-        domain(&status.private_load_balancer)
+        domain(&status.private_load_balancer).as_deref(),
+        Some("knserve-ingress-internal.knative-serving.svc.cluster.local"),
+        "the private one is the internal listener's"
     );
     assert!(
         is_current(Some(&status), &status),
@@ -262,4 +282,95 @@ fn only_a_404_on_a_status_write_means_the_kingress_is_gone() {
     );
     assert!(!is_gone(&api("Conflict", 409)), "409 is retried");
     assert!(!is_gone(&api("InternalError", 500)), "500 is retried");
+}
+
+#[test]
+fn cluster_local_rules_answer_on_the_internal_listener_only() {
+    let object: Ingress = serde_json::from_value(json!({
+        "apiVersion": "networking.internal.knative.dev/v1alpha1",
+        "kind": "Ingress",
+        "metadata": { "name": "hello", "namespace": "default" },
+        "spec": { "rules": [
+            { "hosts": ["hello.default.svc"], "visibility": "ClusterLocal",
+              "http": { "paths": [{ "splits": [split("local", 100)] }] } },
+            { "hosts": ["hello.example.com"],
+              "http": { "paths": [{ "splits": [split("public", 100)] }] } },
+        ] },
+    }))
+    .unwrap();
+    let (table, _) = IngressTable::build([&object]);
+    let route = |host, listener| {
+        table
+            .route(host, "/", &none(), listener, 0)
+            .map(|d| d.backend.revision.clone())
+    };
+    assert!(
+        route("hello.default.svc", Listener::External).is_err(),
+        "a ClusterLocal host is unknown outside"
+    );
+    assert_eq!(
+        route("hello.default.svc", Listener::Internal).unwrap(),
+        "default/local"
+    );
+    for listener in [Listener::External, Listener::Internal] {
+        assert_eq!(
+            route("hello.example.com", listener).unwrap(),
+            "default/public",
+            "a rule without visibility is ExternalIP, served on both: {listener:?}"
+        );
+    }
+}
+
+#[test]
+fn a_path_with_headers_takes_only_requests_that_carry_them_exactly() {
+    let object: Ingress = serde_json::from_value(json!({
+        "apiVersion": "networking.internal.knative.dev/v1alpha1",
+        "kind": "Ingress",
+        "metadata": { "name": "hello", "namespace": "default" },
+        "spec": { "rules": [{ "hosts": ["hello.example.com"], "visibility": "ExternalIP",
+            "http": { "paths": [
+                { "headers": { "Knative-Serving-Tag": { "exact": "v1" } },
+                  "rewriteHost": "v1.hello.internal",
+                  "splits": [split("tagged", 100)] },
+                { "splits": [split("default", 100)] },
+            ] } }] },
+    }))
+    .unwrap();
+    let (table, outcomes) = IngressTable::build([&object]);
+    assert_eq!(outcomes[0].error, None);
+    let mut tagged = http::HeaderMap::new();
+    tagged.insert("knative-serving-tag", "v1".parse().unwrap());
+    let decision = table
+        .route("hello.example.com", "/", &tagged, Listener::External, 0)
+        .unwrap();
+    assert_eq!(decision.backend.revision, "default/tagged");
+    assert_eq!(
+        decision.rewrite_host.map(|h| h.to_str().unwrap()),
+        Some("v1.hello.internal"),
+        "the path's rewriteHost comes with it"
+    );
+    let mut other = http::HeaderMap::new();
+    other.insert("knative-serving-tag", "v2".parse().unwrap());
+    for headers in [none(), other] {
+        let decision = table
+            .route("hello.example.com", "/", &headers, Listener::External, 0)
+            .unwrap();
+        assert_eq!(
+            decision.backend.revision, "default/default",
+            "without the exact header the next path answers: {headers:?}"
+        );
+        assert_eq!(decision.rewrite_host, None);
+    }
+    assert_eq!(
+        decision_hash(&table),
+        ingress_hash(&object),
+        "each path carries its KIngress's hash"
+    );
+}
+
+fn decision_hash(table: &IngressTable) -> String {
+    let decision = table
+        .route("hello.example.com", "/", &none(), Listener::External, 0)
+        .unwrap();
+    decision.hash.to_str().unwrap().to_owned()
 }
