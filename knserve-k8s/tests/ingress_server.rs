@@ -10,6 +10,7 @@ use http::StatusCode;
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use knserve_k8s::{
     crd::Ingress,
+    desired::ingress::{IngressSettings, desired_ingress},
     servers::ingress::{IngressEvent, IngressOptions, IngressServer, ingress_hash},
 };
 use kube::runtime::watcher::Event;
@@ -86,6 +87,29 @@ async fn ingress_server() -> IngressServer {
     IngressServer::start(external, internal, &IngressOptions::default()).unwrap()
 }
 
+/// GET `/` from `address` with `headers`; asserts a 200 and returns the body.
+async fn ok(address: SocketAddr, headers: &[(&str, &str)]) -> String {
+    let (status, body) = send(address, "/", headers).await;
+    let body = text(&body);
+    assert_eq!(status, StatusCode::OK, "{headers:?}: {body}");
+    body
+}
+
+/// Each revision's public Service and a slice with its app ready.
+fn serve_revisions<'a>(
+    server: &IngressServer,
+    revisions: impl IntoIterator<Item = (&'a str, &'a self::support::App)>,
+) {
+    for (revision, app) in revisions {
+        server.apply(IngressEvent::Service(Event::Apply(service(revision))));
+        server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
+            revision,
+            app.address,
+            true,
+        ))));
+    }
+}
+
 fn revision_of(body: &str) -> &str {
     body.lines()
         .find_map(|l| l.strip_prefix("knative-serving-revision: "))
@@ -96,14 +120,7 @@ fn revision_of(body: &str) -> &str {
 async fn routes_by_host_splits_by_percent_and_appends_headers() {
     let (one, two) = (app().await, app().await);
     let server = ingress_server().await;
-    for (revision, app) in [("hello-00001", &one), ("hello-00002", &two)] {
-        server.apply(IngressEvent::Service(Event::Apply(service(revision))));
-        server.apply(IngressEvent::EndpointSlice(Event::Apply(slice(
-            revision,
-            app.address,
-            true,
-        ))));
-    }
+    serve_revisions(&server, [("hello-00001", &one), ("hello-00002", &two)]);
     let writes = server.apply(IngressEvent::Ingress(Event::Apply(ingress(&[
         ("hello-00001", 80),
         ("hello-00002", 20),
@@ -247,9 +264,8 @@ async fn a_hash_probe_reaches_the_backend_with_the_kingress_hash_for_override() 
     server.apply(IngressEvent::Ingress(Event::Apply(object.clone())));
     let hash = ingress_hash(&object);
     for (sent, seen) in [("override", hash.as_str()), ("abc123", "abc123")] {
-        let (status, body) = send(
+        let body = ok(
             server.address(),
-            "/",
             &[
                 ("host", HOST),
                 ("k-network-probe", "probe"),
@@ -257,22 +273,17 @@ async fn a_hash_probe_reaches_the_backend_with_the_kingress_hash_for_override() 
             ],
         )
         .await;
-        let body = text(&body);
-        assert_eq!(status, StatusCode::OK, "{body}");
         assert!(
             body.contains(&format!("k-network-hash: {seen}\n"))
                 && body.contains("k-network-probe: probe\n"),
             "a probe with hash {sent} reaches the backend carrying {seen}: {body}"
         );
     }
-    let (status, body) = send(
+    let body = ok(
         server.address(),
-        "/",
         &[("host", HOST), ("k-network-hash", "override")],
     )
     .await;
-    let body = text(&body);
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         !body.contains("k-network-hash"),
         "a request that is not a probe has a client's K-Network-Hash removed: {body}"
@@ -410,5 +421,72 @@ async fn a_backend_port_named_h2c_is_reached_over_http2() {
     assert!(
         body.starts_with("version: HTTP/1.1\n"),
         "an http backend stays HTTP/1.1: {body}"
+    );
+}
+
+/// Tag-header routing (§6.3) through the real ingress: the KIngress the controller builds
+/// from a Route with `tag-header-based-routing` on sends `Knative-Serving-Tag: v1` to the
+/// tag's revision whatever the split says; other requests take the split and carry
+/// `Knative-Serving-Default-Route: true`; the tag's host appends the tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tag_header_routing_a_tag_header_picks_the_tagged_revision() {
+    let route: knserve_k8s::crd::Route = serde_json::from_value(json!({
+        "apiVersion": "serving.knative.dev/v1", "kind": "Route",
+        "metadata": { "name": "hello", "namespace": "default", "uid": "7d4f0a5e-0000-4000-8000-0000000000b1" },
+        "spec": { "traffic": [
+            { "latestRevision": true, "percent": 100 },
+            { "revisionName": "hello-00001", "percent": 0, "tag": "v1" },
+        ] },
+        "status": {
+            "url": format!("http://{HOST}"),
+            "traffic": [
+                { "revisionName": "hello-00002", "latestRevision": true, "percent": 100 },
+                { "revisionName": "hello-00001", "latestRevision": false, "percent": 0,
+                  "tag": "v1", "url": "http://v1-hello.default.example.com" },
+            ],
+        },
+    }))
+    .unwrap();
+    let settings = IngressSettings {
+        tag_header_routing: true,
+        ..IngressSettings::default()
+    };
+    let object = desired_ingress(&route, &settings, &|_| false).unwrap();
+    let (one, two) = (app().await, app().await);
+    let server = ingress_server().await;
+    serve_revisions(&server, [("hello-00001", &one), ("hello-00002", &two)]);
+    server.apply(IngressEvent::Ingress(Event::Apply(object)));
+
+    for _ in 0..20 {
+        let body = ok(
+            server.address(),
+            &[("host", HOST), ("knative-serving-tag", "v1")],
+        )
+        .await;
+        assert_eq!(
+            revision_of(&body),
+            "hello-00001",
+            "the tag header picks the tag's revision at 0 %: {body}"
+        );
+    }
+    for tag in [None, Some("nope")] {
+        let mut headers = vec![("host", HOST)];
+        headers.extend(tag.map(|t| ("knative-serving-tag", t)));
+        let body = ok(server.address(), &headers).await;
+        assert_eq!(revision_of(&body), "hello-00002", "{tag:?}: {body}");
+        assert!(
+            body.contains("knative-serving-default-route: true\n"),
+            "the default path says so: {body}"
+        );
+    }
+    let body = ok(
+        server.address(),
+        &[("host", "v1-hello.default.example.com")],
+    )
+    .await;
+    assert_eq!(revision_of(&body), "hello-00001");
+    assert!(
+        body.contains("knative-serving-tag: v1\n"),
+        "the tag host appends its tag: {body}"
     );
 }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use knserve_core::api::{RoutingConfig, ValidationConfig};
 use knserve_core::config::{
-    AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, GcConfig, InvalidConfig,
+    AutoscalerConfig, DefaultsConfig, DomainConfig, FeaturesConfig, Flag, GcConfig, InvalidConfig,
     NetworkConfig, ObservabilityConfig,
 };
 use kube::runtime::WatchStreamExt;
@@ -53,6 +53,7 @@ impl ClusterConfig {
         let defaults = DefaultsConfig::from_map(map(DefaultsConfig::NAME))?;
         defaults.validate()?;
         let features = FeaturesConfig::from_map(map(FeaturesConfig::NAME))?;
+        let tag_header_routing = features.tag_header_based_routing == Flag::Enabled;
         let network = NetworkConfig::from_map(map(NetworkConfig::NAME))?;
         network.validate()?;
         let domain = DomainConfig::from_map(map(DomainConfig::NAME))?;
@@ -64,7 +65,10 @@ impl ClusterConfig {
             },
             routing: RoutingConfig { network, domain },
             deployment: map(DEPLOYMENT_CONFIG).clone(),
-            ingress: IngressSettings::from_map(map(NetworkConfig::NAME))?,
+            ingress: IngressSettings {
+                tag_header_routing,
+                ..IngressSettings::from_map(map(NetworkConfig::NAME))?
+            },
             gc: GcConfig::from_map(map(GcConfig::NAME))?,
             observability: ObservabilityConfig::from_map(map(ObservabilityConfig::NAME))?,
         })

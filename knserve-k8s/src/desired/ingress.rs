@@ -14,7 +14,7 @@ use knserve_core::config::{HttpProtocol, InvalidConfig, Lookup, NetworkConfig};
 
 use super::revision::{InvalidInput, controller_ref, namespace_of};
 use crate::crd::networking::{
-    HttpIngressPath, HttpIngressRuleValue, IngressBackendSplit, IngressRule,
+    HeaderMatch, HttpIngressPath, HttpIngressRuleValue, IngressBackendSplit, IngressRule,
 };
 use crate::crd::{Ingress, IngressSpec, Route};
 
@@ -28,6 +28,10 @@ pub const HTTP_PROTOCOL_ANNOTATION: &str = "networking.knative.dev/http-protocol
 pub const REVISION_HEADER: &str = "Knative-Serving-Revision";
 /// The header naming the revision's namespace.
 pub const NAMESPACE_HEADER: &str = "Knative-Serving-Namespace";
+/// The header a client names a route's tag with, and the tag rules append (§6.3).
+pub const TAG_HEADER: &str = "Knative-Serving-Tag";
+/// The header the default path appends when tag-header routing is on.
+pub const DEFAULT_ROUTE_HEADER: &str = "Knative-Serving-Default-Route";
 
 /// The `config-network` settings an Ingress is built with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub struct IngressSettings {
     /// `ingress-class`, default [`DEFAULT_INGRESS_CLASS`] (not Knative's Istio class:
     /// knserve ships its own ingress).
     pub ingress_class: String,
+    /// `config-features`' `tag-header-based-routing` is `Enabled` (spec §6.3).
+    pub tag_header_routing: bool,
 }
 
 impl Default for IngressSettings {
@@ -44,6 +50,7 @@ impl Default for IngressSettings {
         Self {
             network: NetworkConfig::default(),
             ingress_class: DEFAULT_INGRESS_CLASS.to_owned(),
+            tag_header_routing: false,
         }
     }
 }
@@ -62,6 +69,7 @@ impl IngressSettings {
         Ok(Self {
             network,
             ingress_class,
+            tag_header_routing: false,
         })
     }
 }
@@ -72,6 +80,12 @@ impl IngressSettings {
 /// (`status.url`, or the tag's `url`). Each rule's splits go to the revisions' public
 /// Services, port 81 when `is_h2c(revision)` else 80, with the revision and namespace
 /// headers; a name with a single revision gets 100%.
+///
+/// With tag-header routing on (§6.3, as Knative's `MakeIngressSpec`), each rule of the
+/// default name gets, before its path, one path per tag that takes requests carrying
+/// `Knative-Serving-Tag: <tag>` to the tag's revision, and its own path appends
+/// `Knative-Serving-Default-Route: true`; each tag's rules append
+/// `Knative-Serving-Tag: <tag>`.
 ///
 /// Choices: a URL whose host is one of the cluster-local hosts (no domain configured)
 /// adds no `ExternalIP` rule; a name whose URL is not known yet gets only its
@@ -110,13 +124,17 @@ pub fn desired_ingress(
         ..RoutingConfig::default()
     };
     let mut rules = Vec::new();
-    for (tag, targets) in traffic_names(traffic)? {
+    let names = traffic_names(traffic)?;
+    for (tag, targets) in &names {
         let host_name = routing
             .traffic_name(&name, (!tag.is_empty()).then_some(tag.as_str()))
             .map_err(|_| {
                 InvalidInput::new("status.traffic.tag", "the tag template cannot render it")
             })?;
-        let http = paths(&targets, &namespace, is_h2c);
+        let mut http = paths(targets, &namespace, is_h2c);
+        if settings.tag_header_routing {
+            tag_header_paths(&mut http, tag, &names, &namespace, is_h2c);
+        }
         let local_hosts = routing.cluster_local_hosts(&host_name, &namespace).to_vec();
         let url = if tag.is_empty() {
             status.and_then(|s| s.url.clone())
@@ -133,6 +151,45 @@ pub fn desired_ingress(
         }
     }
     ingress(route, name, namespace, settings, rules)
+}
+
+/// Tag-header routing on the rules of traffic name `tag` (§6.3).
+fn tag_header_paths(
+    http: &mut HttpIngressRuleValue,
+    tag: &str,
+    names: &BTreeMap<String, Vec<TrafficTarget>>,
+    namespace: &str,
+    is_h2c: &dyn Fn(&str) -> bool,
+) {
+    let Some(own) = http.paths.first_mut() else {
+        return;
+    };
+    if !tag.is_empty() {
+        own.append_headers
+            .insert(TAG_HEADER.to_owned(), tag.to_owned());
+        return;
+    }
+    own.append_headers
+        .insert(DEFAULT_ROUTE_HEADER.to_owned(), "true".to_owned());
+    let tagged = names
+        .iter()
+        .filter(|(name, _)| !name.is_empty())
+        .flat_map(|(name, targets)| {
+            paths(targets, namespace, is_h2c)
+                .paths
+                .into_iter()
+                .map(|path| HttpIngressPath {
+                    headers: [(
+                        TAG_HEADER.to_owned(),
+                        HeaderMatch {
+                            exact: name.clone(),
+                        },
+                    )]
+                    .into(),
+                    ..path
+                })
+        });
+    http.paths.splice(0..0, tagged.collect::<Vec<_>>());
 }
 
 fn ingress(
@@ -512,5 +569,49 @@ status:
         );
         assert_eq!(url_host("https://a.example.com"), "a.example.com");
         assert_eq!(url_host("a.example.com/path"), "a.example.com");
+    }
+
+    /// §6.3 with the feature on, as Knative's `MakeIngressSpec` writes it: the default
+    /// name's rules (both visibilities) first take `Knative-Serving-Tag: v1` to the
+    /// tag's revision, then split as before with `Knative-Serving-Default-Route: true`;
+    /// the tag's rules append `Knative-Serving-Tag: v1`.
+    #[test]
+    fn tag_header_routing_adds_a_path_per_tag_before_the_default_one() {
+        let settings = IngressSettings {
+            tag_header_routing: true,
+            ..IngressSettings::default()
+        };
+        let ingress = desired_ingress(&route(), &settings, &|_| false).expect("builds");
+        let rules = &ingress.spec.rules;
+        assert_eq!(rules.len(), 4, "{rules:#?}");
+        for rule in &rules[..2] {
+            let paths = &rule.http.as_ref().expect("http").paths;
+            assert_eq!(paths.len(), 2, "{paths:#?}");
+            assert_eq!(paths[0].headers[TAG_HEADER].exact, "v1");
+            assert_eq!(
+                paths[0]
+                    .splits
+                    .iter()
+                    .map(|s| (s.service_name.as_str(), s.percent))
+                    .collect::<Vec<_>>(),
+                [("helloworld-go-00001", 100)]
+            );
+            assert!(paths[1].headers.is_empty());
+            assert_eq!(paths[1].append_headers[DEFAULT_ROUTE_HEADER], "true");
+            assert_eq!(paths[1].splits.len(), 2, "the default split stays");
+        }
+        for rule in &rules[2..] {
+            let paths = &rule.http.as_ref().expect("http").paths;
+            assert_eq!(paths.len(), 1);
+            assert_eq!(paths[0].append_headers[TAG_HEADER], "v1");
+        }
+        let off = build(&route());
+        assert!(
+            off.spec.rules.iter().all(|r| {
+                let paths = &r.http.as_ref().expect("http").paths;
+                paths.len() == 1 && !paths[0].append_headers.contains_key(TAG_HEADER)
+            }),
+            "off by default: one path per rule, no tag headers"
+        );
     }
 }
