@@ -77,7 +77,15 @@ pub fn service(
     let observed_config = observed_or_new(configuration, &wanted_config, |c| {
         c.metadata.generation = Some(1);
     });
-    let observed_route = observed_or_new(route, &wanted_route, |r| r.metadata.generation = Some(1));
+    let mut observed_route =
+        observed_or_new(route, &wanted_route, |r| r.metadata.generation = Some(1));
+    if traffic_keys(&observed_route) != traffic_keys(&wanted_route) {
+        // The Route seen is from before this pass's apply of the Service's new traffic:
+        // its status (Ready for the old traffic) must not make the Service Ready. The
+        // apply bumps its generation, which is what Knative's reconciler reads after
+        // updating the Route.
+        observed_route.metadata.generation = observed_route.metadata.generation.map(|g| g + 1);
+    }
     reconcile::service_status(
         &mut core,
         &observed_config,
@@ -111,6 +119,24 @@ fn invalid_service(service: &crd::Service, message: String, now: &str) -> Servic
         children: None,
         status,
     }
+}
+
+/// What a Route's spec traffic says, target by target: tag, revision, configuration,
+/// percent (defaulting may add `latestRevision`, so it is left out).
+fn traffic_keys(route: &api::Route) -> Vec<(&str, &str, &str, i64)> {
+    route
+        .spec
+        .traffic
+        .iter()
+        .map(|t| {
+            (
+                t.tag(),
+                t.revision_name(),
+                t.configuration_name(),
+                t.percent(),
+            )
+        })
+        .collect()
 }
 
 /// The observed child as a core object, or the wanted one with no status and a

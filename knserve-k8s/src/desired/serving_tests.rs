@@ -289,3 +289,60 @@ fn a_route_is_ready_only_once_its_ingress_is() {
         ConditionStatus::True
     );
 }
+
+/// Knative's Service reconciler reads the Route after updating it, so a traffic change
+/// makes RoutesReady wait; a Route seen from before this pass's apply (its old spec
+/// Ready at its own generation) must not make the Service Ready with the old traffic.
+#[test]
+fn a_service_whose_traffic_changed_waits_for_the_route_to_take_it() {
+    let first = service(&hello(), None, None, &config(), NOW);
+    let mut configuration = stored_configuration(&first);
+    configuration.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "observedGeneration": 1,
+            "latestCreatedRevisionName": "helloworld-go-00001",
+            "latestReadyRevisionName": "helloworld-go-00001",
+            "conditions": [{ "type": "Ready", "status": "True" }],
+        }))
+        .unwrap(),
+    );
+    let mut route = first.children.clone().unwrap().1;
+    route.metadata.generation = Some(1);
+    route.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "observedGeneration": 1,
+            "conditions": [{ "type": "Ready", "status": "True" }],
+            "traffic": [{ "revisionName": "helloworld-go-00001", "latestRevision": true, "percent": 100 }],
+        }))
+        .unwrap(),
+    );
+    let routes_ready = |outcome: &ServiceOutcome| {
+        find_condition(&outcome.status.conditions, condition_types::ROUTES_READY)
+            .unwrap()
+            .status
+    };
+    let settled = service(&hello(), Some(&configuration), Some(&route), &config(), NOW);
+    assert_eq!(routes_ready(&settled), ConditionStatus::True);
+
+    let mut split = hello();
+    split.metadata.generation = Some(2);
+    let mut spec = serde_json::to_value(&split.spec).unwrap();
+    spec["traffic"] = serde_json::json!([
+        { "tag": "blue", "revisionName": "helloworld-go-00001", "percent": 50 },
+        { "tag": "green", "latestRevision": true, "percent": 50 },
+    ]);
+    split.spec = serde_json::from_value(spec).unwrap();
+    let changed = service(&split, Some(&configuration), Some(&route), &config(), NOW);
+    assert_eq!(
+        routes_ready(&changed),
+        ConditionStatus::Unknown,
+        "the Route seen still has the old traffic: {:?}",
+        changed.status.conditions
+    );
+    assert_ne!(
+        find_condition(&changed.status.conditions, READY)
+            .unwrap()
+            .status,
+        ConditionStatus::True
+    );
+}
